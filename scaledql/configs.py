@@ -1,0 +1,324 @@
+"""Configuration: frozen dataclasses and the named presets `smoke`, `cpu`, `gpu`, `paper`.
+
+A `Config` holds everything that defines a run. Presets are functions, one per scale, each saying
+in its docstring what it is for, how long it takes and on what hardware. Settings are changed with
+`dataclasses.replace` or, from the command line and notebooks, with `override(config,
+["network.width=0.5", "games=Pong,Breakout"])`.
+
+This module imports no jax: configs are cheap to build, hash and print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from collections.abc import Callable, Iterable
+
+from scaledql import envs
+
+ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature")
+READOUTS = ("spatial", "pool", "flatten")
+LOSSES = ("c51", "mse", "bc")
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """The Q-network: encoder, readout, shared MLP, feature normalisation, per-game heads."""
+
+    encoder: str = "resnet101"
+    width: float = 1.0  # channel multiplier of the encoder (1.0: the standard widths)
+    readout: str = "spatial"  # spatial: learned spatial embedding; pool: global mean; flatten
+    spatial_features: int = 8  # F of the learned (H, W, C, F) spatial embedding kernel
+    norm_groups: int = 4  # GroupNorm groups in the ResNets (assumption: PTR's encoder)
+    mlp_sizes: tuple[int, ...] = (512,)
+    feature_norm: bool = True  # divide the features fed to the heads by their L2 norm
+    dtype: str = "float32"  # computation dtype; parameters stay float32
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """The objective: TD loss kind, its support, the CQL weight and the discount."""
+
+    kind: str = "c51"  # c51: categorical TD; mse: scalar TD; bc: behaviour cloning
+    num_atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    cql_alpha: float = 0.05
+    discount: float = 0.99
+    n_step: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which offline data a run trains on."""
+
+    source: str = (
+        "collected"  # collected: made here by `scaledql collect`; dqn-replay: the real set
+    )
+    subset: str = "initial:20"  # initial:X (first X % of a run), all, uniform:X (X % sampled)
+    runs: tuple[int, ...] = (1,)
+    steps_per_game: int = 50_000_000  # transitions a full run has (DQN Replay: 50M)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The optimiser and the training loop."""
+
+    batch_size: int = 512
+    learning_rate: float = 2e-4
+    adam_eps: float = 3.125e-4  # assumption: single-task CQL on Atari
+    grad_clip_norm: float | None = None  # None: no clipping
+    target_update_period: int = 2000  # gradient steps between hard target-network copies
+    num_steps: int = 1_000_000
+    steps_per_call: int = 1  # gradient steps inside one jitted call
+    checkpoint_every: int = 50_000
+    log_every: int = 1_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Online evaluation of the greedy policy."""
+
+    episodes: int = 10
+    epsilon: float = 0.001
+    max_frames: int = 108_000
+    sticky_action_prob: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. `name` is the preset it came from."""
+
+    name: str
+    games: tuple[str, ...]
+    network: NetworkConfig = NetworkConfig()
+    loss: LossConfig = LossConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    seed: int = 0
+
+    def __post_init__(self):
+        validate(self)
+
+
+def _one_of(value, valid: Iterable, setting: str):
+    if value not in valid:
+        raise ValueError(f"{setting}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def validate(config: Config) -> None:
+    """Raises a ValueError naming the bad setting and its valid values."""
+    if not config.games:
+        raise ValueError("games is empty; name at least one game, e.g. games=Pong")
+    for game in config.games:
+        envs.check_game(game)
+    if len(set(config.games)) != len(config.games):
+        raise ValueError(f"games lists a game twice: {config.games}")
+    _one_of(config.network.encoder, ENCODERS, "network.encoder")
+    _one_of(config.network.readout, READOUTS, "network.readout")
+    _one_of(config.network.dtype, DTYPES, "network.dtype")
+    _one_of(config.loss.kind, LOSSES, "loss.kind")
+    if config.network.width <= 0:
+        raise ValueError(f"network.width must be positive, got {config.network.width}")
+    if config.loss.kind == "c51" and config.loss.num_atoms < 2:
+        raise ValueError("loss.num_atoms must be at least 2 for c51")
+    if config.loss.v_min >= config.loss.v_max:
+        raise ValueError("loss.v_min must be below loss.v_max")
+    if config.train.batch_size < 1 or config.train.num_steps < 1:
+        raise ValueError("train.batch_size and train.num_steps must be positive")
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+
+def smoke() -> Config:
+    """CI and tests: every code path end to end in about a minute on 2 CPU cores.
+
+    Two games, a ResNet-18 at 1/16 width (about 0.1M parameters), batch 8, 20 gradient steps.
+    The numbers it produces are meaningless; chapters executed with it say so.
+    """
+    return Config(
+        name="smoke",
+        games=("Pong", "Breakout"),
+        network=NetworkConfig(encoder="resnet18", width=1 / 16, mlp_sizes=(32,)),
+        data=DataConfig(subset="all", steps_per_game=2_000),
+        train=TrainConfig(
+            batch_size=8,
+            learning_rate=2e-4,
+            target_update_period=10,
+            num_steps=20,
+            checkpoint_every=10,
+            log_every=5,
+        ),
+        eval=EvalConfig(episodes=1, max_frames=2_000),
+    )
+
+
+def cpu() -> Config:
+    """The book's default: a reduced-scale run on a laptop or a 2-core CPU machine.
+
+    The five ablation games of Table 2, a ResNet-18 at 1/4 width (2.2M parameters), batch 64,
+    data collected here. Measured on 2 CPU cores: about 5 gradient steps/s (10.3 GFLOP a step),
+    so the 50k steps take about 2.7 hours of training. Provisional: the training issue tunes it
+    until it shows learning within about two hours.
+    """
+    return Config(
+        name="cpu",
+        games=envs.ABLATION_GAMES,
+        network=NetworkConfig(encoder="resnet18", width=0.25, mlp_sizes=(256,)),
+        data=DataConfig(subset="initial:20", steps_per_game=500_000),
+        train=TrainConfig(
+            batch_size=64,
+            learning_rate=2e-4,
+            target_update_period=2000,
+            num_steps=50_000,
+            checkpoint_every=5_000,
+            log_every=500,
+        ),
+        eval=EvalConfig(episodes=5, max_frames=108_000),
+    )
+
+
+def gpu() -> Config:
+    """The strongest runs this project makes itself: one GPU (H100/H200 class), about an hour.
+
+    The five ablation games, a full-width ResNet-34 (25.8M parameters) in bfloat16, batch 256,
+    200k gradient steps on data collected here. Each step costs 1.03 TFLOP (XLA's count), so
+    200k steps are 2e17 FLOP: under an hour at 100 TFLOP/s achieved. An estimate until a run
+    record on a GPU says otherwise.
+    """
+    return Config(
+        name="gpu",
+        games=envs.ABLATION_GAMES,
+        network=NetworkConfig(encoder="resnet34", width=1.0, mlp_sizes=(512,), dtype="bfloat16"),
+        data=DataConfig(subset="initial:20", steps_per_game=5_000_000),
+        train=TrainConfig(
+            batch_size=256,
+            learning_rate=2e-4,
+            target_update_period=2000,
+            num_steps=200_000,
+            checkpoint_every=20_000,
+            log_every=1_000,
+        ),
+        eval=EvalConfig(episodes=10),
+    )
+
+
+def paper() -> Config:
+    """The paper's configuration, for TPU/GPU pods with the real DQN Replay data.
+
+    40 games, ResNet-101 with GroupNorm, learned spatial embedding and feature normalisation
+    (69.9M parameters; the paper says about 80M), C51 with 51 atoms, CQL alpha 0.05, Adam lr
+    2e-4, batch 512, target copy every 2000 steps, the initial 20 % of each game's run. The
+    paper trained on Cloud TPU v3 with 64-128 cores; its number of gradient steps is not
+    reported and 1M is an assumption. Each step costs 5.2 TFLOP (XLA's count), so 1M steps are
+    5.2e18 FLOP: about 15 hours at 100 TFLOP/s achieved on one GPU, proportionally less on a pod.
+    Never run on the machines this book is built on.
+    """
+    return Config(
+        name="paper",
+        games=envs.TRAIN_GAMES,
+        network=NetworkConfig(encoder="resnet101", width=1.0, mlp_sizes=(512,), dtype="bfloat16"),
+        data=DataConfig(source="dqn-replay", subset="initial:20", steps_per_game=50_000_000),
+        train=TrainConfig(
+            batch_size=512,
+            learning_rate=2e-4,
+            target_update_period=2000,
+            num_steps=1_000_000,
+            checkpoint_every=50_000,
+            log_every=1_000,
+        ),
+        eval=EvalConfig(episodes=10),
+    )
+
+
+PRESETS: dict[str, Callable[[], Config]] = {"smoke": smoke, "cpu": cpu, "gpu": gpu, "paper": paper}
+
+
+def preset(name: str) -> Config:
+    """The named preset; raises a ValueError listing the valid names for an unknown one."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def setting_names(config: Config) -> list[str]:
+    """Every key `override` accepts, e.g. `games`, `network.width`, `train.batch_size`."""
+    names = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            names += [f"{field.name}.{sub.name}" for sub in dataclasses.fields(value)]
+        elif field.name != "name":
+            names.append(field.name)
+    return names
+
+
+def _parse(text: str, annotation, key: str):
+    """Converts the text of a `key=value` override to the field's annotated type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is tuple:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        return tuple(_parse(item, args[0], key) for item in items)
+    if type(None) in args:  # `float | None`
+        if text.lower() in ("none", "null", ""):
+            return None
+        return _parse(text, next(a for a in args if a is not type(None)), key)
+    if annotation is bool:
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{key}={text!r}: expected true or false")
+    try:
+        if annotation is int:
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if annotation is float:
+            if "/" in text:
+                num, den = text.split("/")
+                return float(num) / float(den)
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r}: expected a {annotation.__name__}") from None
+    return text
+
+
+def override(config: Config, settings: Iterable[str]) -> Config:
+    """Applies `key=value` settings (see `setting_names`) and returns the new, validated config."""
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        key = key.strip()
+        if not sep or key not in setting_names(config):
+            raise ValueError(
+                f"unknown setting {setting!r}; use key=value with one of: "
+                + ", ".join(setting_names(config))
+            )
+        section, _, field = key.rpartition(".")
+        if section:
+            sub = getattr(config, section)
+            hints = typing.get_type_hints(type(sub))
+            sub = dataclasses.replace(sub, **{field: _parse(text.strip(), hints[field], key)})
+            config = dataclasses.replace(config, **{section: sub})
+        else:
+            hints = typing.get_type_hints(Config)
+            config = dataclasses.replace(config, **{field: _parse(text.strip(), hints[field], key)})
+    return config
+
+
+def to_dict(config: Config) -> dict:
+    """A JSON-ready dict of the config (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def config_hash(config: Config) -> str:
+    """A short, stable hash of every setting; run records are looked up by it."""
+    text = json.dumps(to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

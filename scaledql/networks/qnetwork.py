@@ -1,0 +1,120 @@
+"""The multi-game Q-network: encoder, readout, shared MLP, feature normalisation, one head per game.
+
+Figure 3 of the paper: a shared encoder and feed-forward layers, then a separate linear layer per
+game. Every head has `max_actions` outputs (the largest minimal action set among the games); the
+outputs beyond a game's own action count are padding that `action_masks` marks invalid, so they
+never win an argmax nor enter a logsumexp.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scaledql import envs
+from scaledql.networks.encoders import make_encoder
+
+
+class QOutput(typing.NamedTuple):
+    """What the Q-network returns for a batch of B states.
+
+    q_values: (B, A) float32, the expected Q-value of every action (padding actions included).
+    logits: (B, A, K) float32 C51 logits over the K atoms, or None for scalar heads.
+    features: (B, D) the vector fed to the heads (unit norm when feature_norm is on).
+    """
+
+    q_values: jax.Array
+    logits: jax.Array | None
+    features: jax.Array
+
+
+class SpatialEmbedding(nn.Module):
+    """Learned spatial embedding: (B, H, W, C) -> (B, C * F), sum over H, W of map x kernel.
+
+    Keeps where things are on the screen, unlike global pooling, with far fewer parameters than
+    flattening into a dense layer (Sec. 4; the (H, W, C, F) form follows PTR's encoder).
+    """
+
+    num_features: int = 8
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        _, h, w, c = x.shape
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (h, w, c, self.num_features), jnp.float32
+        )
+        out = jnp.einsum("bhwc,hwcf->bcf", x, kernel.astype(self.dtype))
+        return out.reshape(x.shape[0], c * self.num_features)
+
+
+def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """x / ||x||_2 along the last axis (feature normalisation, after DR3)."""
+    return x * jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=-1, keepdims=True) + eps)
+
+
+class QNetwork(nn.Module):
+    """Q-network over `games`. `num_atoms` = 0 gives scalar Q heads (MSE variant and BC)."""
+
+    games: tuple[str, ...]
+    encoder: str = "resnet101"
+    width: float = 1.0
+    readout: str = "spatial"
+    spatial_features: int = 8
+    norm_groups: int = 4
+    mlp_sizes: tuple[int, ...] = (512,)
+    feature_norm: bool = True
+    num_atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    dtype: jnp.dtype = jnp.float32
+
+    @property
+    def max_actions(self) -> int:
+        return max(envs.num_actions(game) for game in self.games)
+
+    @property
+    def support(self) -> jax.Array:
+        """(K,) the fixed C51 return support."""
+        return jnp.linspace(self.v_min, self.v_max, self.num_atoms)
+
+    @nn.compact
+    def __call__(self, frames: jax.Array, game_ids: jax.Array) -> QOutput:
+        """frames: (B, 84, 84, 4) uint8; game_ids: (B,) int index into `games`."""
+        x = frames.astype(self.dtype) / 255.0
+        x = make_encoder(self.encoder, self.width, self.norm_groups, self.dtype, "encoder")(x)
+        if self.readout == "spatial":
+            x = SpatialEmbedding(self.spatial_features, self.dtype, name="readout")(x)
+        elif self.readout == "pool":
+            x = jnp.mean(x, axis=(1, 2))
+        else:
+            x = x.reshape(x.shape[0], -1)
+        for i, size in enumerate(self.mlp_sizes):
+            x = nn.relu(nn.Dense(size, dtype=self.dtype, name=f"mlp_{i}")(x))
+        x = x.astype(jnp.float32)
+        if self.feature_norm:
+            x = l2_normalize(x)
+        features = x
+
+        per_action = max(self.num_atoms, 1)
+        outputs = self.max_actions * per_action
+        # One leaf per game: a batch of one game leaves the other heads with zero gradient.
+        heads = jnp.stack(
+            [nn.Dense(outputs, name=f"head_{game}")(features) for game in self.games], axis=1
+        )  # (B, G, A * K)
+        out = jnp.take_along_axis(heads, game_ids[:, None, None], axis=1)[:, 0]
+        if self.num_atoms == 0:
+            return QOutput(q_values=out, logits=None, features=features)
+        logits = out.reshape(out.shape[0], self.max_actions, self.num_atoms)
+        q_values = jnp.sum(jax.nn.softmax(logits) * self.support, axis=-1)
+        return QOutput(q_values=q_values, logits=logits, features=features)
+
+
+def action_masks(games: tuple[str, ...]) -> np.ndarray:
+    """(G, A) bool: True where action a exists in game g's minimal action set."""
+    counts = np.array([envs.num_actions(game) for game in games])
+    return np.arange(counts.max())[None, :] < counts[:, None]

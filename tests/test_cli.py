@@ -1,0 +1,38 @@
+"""The `scaledql` command: benchmarks print figures, bad input gives one clear line."""
+
+import subprocess
+import sys
+
+from scaledql import cli
+
+
+def test_bench_update_prints_speed_and_flops(capsys):
+    assert cli.main(["bench", "update", "--preset", "smoke", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    for label in ("gradient steps/s", "samples/s", "GFLOP per step", "achieved GFLOP/s"):
+        assert label in out
+
+
+def test_params_table_lists_every_encoder(capsys):
+    assert cli.main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert "69,877,232" in out  # the paper network
+    for encoder in ("resnet18", "resnet152", "impala", "nature"):
+        assert encoder in out
+
+
+def test_bad_preset_and_setting_exit_2_with_the_valid_names():
+    result = subprocess.run(
+        [sys.executable, "-m", "scaledql.cli", "params", "--preset", "huge"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "valid presets: smoke, cpu, gpu, paper" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "scaledql.cli", "params", "--set", "netwrk.width=2"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "network.width" in result.stderr

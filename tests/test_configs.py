@@ -1,0 +1,94 @@
+"""Presets and overrides: the paper's settings, clear errors, replace and hashing."""
+
+import dataclasses
+
+import pytest
+
+from scaledql import configs, envs
+
+
+def test_paper_preset_is_the_papers_setting():
+    config = configs.preset("paper")
+    assert config.games == envs.TRAIN_GAMES and len(config.games) == 40
+    assert config.network.encoder == "resnet101"
+    assert config.network.feature_norm and config.network.readout == "spatial"
+    assert (config.loss.kind, config.loss.num_atoms, config.loss.cql_alpha) == ("c51", 51, 0.05)
+    assert config.train.learning_rate == 2e-4
+    assert config.train.batch_size == 512
+    assert config.train.target_update_period == 2000
+    assert config.data.source == "dqn-replay" and config.data.subset == "initial:20"
+
+
+def test_game_lists():
+    assert len(set(envs.TRAIN_GAMES)) == 40
+    assert not set(envs.TRAIN_GAMES) & set(envs.HELD_OUT_GAMES)
+    assert set(envs.ABLATION_GAMES) <= set(envs.ALL_GAMES)
+    assert len(envs.ALL_GAMES) == 45
+
+
+@pytest.mark.parametrize("name", list(configs.PRESETS))
+def test_every_preset_documents_purpose_runtime_hardware(name):
+    doc = configs.PRESETS[name].__doc__.lower()
+    assert configs.preset(name).name == name
+    assert any(word in doc for word in ("minute", "hour"))  # runtime
+    assert any(word in doc for word in ("cpu", "gpu", "tpu"))  # hardware
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError, match="smoke, cpu, gpu, paper"):
+        configs.preset("large")
+
+
+def test_unknown_setting_lists_valid_ones():
+    with pytest.raises(ValueError, match="network.width") as error:
+        configs.override(configs.preset("smoke"), ["network.widht=2"])
+    assert "train.batch_size" in str(error.value)
+
+
+def test_unknown_game_and_bad_values_name_the_fix():
+    with pytest.raises(ValueError, match="Pong"):
+        configs.override(configs.preset("smoke"), ["games=Pongg"])
+    with pytest.raises(ValueError, match="resnet101"):
+        configs.override(configs.preset("smoke"), ["network.encoder=resnet99"])
+    with pytest.raises(ValueError, match="expected a int"):
+        configs.override(configs.preset("smoke"), ["train.batch_size=big"])
+
+
+def test_override_parses_each_type():
+    config = configs.override(
+        configs.preset("smoke"),
+        [
+            "games=Asterix, Seaquest",
+            "network.width=1/8",
+            "network.feature_norm=false",
+            "network.mlp_sizes=64,32",
+            "train.batch_size=16",
+            "train.grad_clip_norm=10",
+            "loss.cql_alpha=0",
+            "seed=3",
+        ],
+    )
+    assert config.games == ("Asterix", "Seaquest")
+    assert config.network.width == 0.125 and config.network.feature_norm is False
+    assert config.network.mlp_sizes == (64, 32)
+    assert config.train.batch_size == 16 and config.train.grad_clip_norm == 10.0
+    assert config.loss.cql_alpha == 0.0 and config.seed == 3
+    assert configs.override(config, ["train.grad_clip_norm=none"]).train.grad_clip_norm is None
+
+
+def test_replace_works_and_hash_follows_every_setting():
+    base = configs.preset("smoke")
+    changed = dataclasses.replace(base, network=dataclasses.replace(base.network, width=0.5))
+    assert changed.network.width == 0.5
+    assert configs.config_hash(base) == configs.config_hash(configs.preset("smoke"))
+    assert configs.config_hash(base) != configs.config_hash(changed)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.seed = 1
+
+
+def test_configs_import_no_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, scaledql.configs; sys.exit('jax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
