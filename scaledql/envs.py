@@ -124,3 +124,77 @@ def check_game(game: str) -> str:
 def num_actions(game: str) -> int:
     """Size of `game`'s minimal action set."""
     return NUM_ACTIONS[check_game(game)]
+
+
+def make_env(
+    game: str,
+    *,
+    mode: int | None = None,
+    difficulty: int | None = None,
+    sticky_action_prob: float = 0.25,
+    max_frames: int = 108_000,
+    seed: int | None = None,
+):
+    """An ALE game with the settings DQN Replay was collected under.
+
+    Sticky actions (p = 0.25), frame skip 4 with summed rewards, grayscale max of the last two
+    frames, 84x84 INTER_AREA resize, minimal action set, no life-loss terminals, no no-op starts,
+    episodes capped at `max_frames` emulator frames (108,000 = 27,000 agent steps). Observations
+    are (84, 84) uint8 single frames; stacking is the replay's job. Rewards are unclipped.
+    `mode`/`difficulty` select a game variant (e.g. Breakout mode 12); an invalid one raises a
+    ValueError listing the game's valid values.
+    """
+    import ale_py
+    import gymnasium as gym
+    from gymnasium.wrappers import AtariPreprocessing
+
+    check_game(game)
+    gym.register_envs(ale_py)
+    variant = {}
+    if mode is not None or difficulty is not None:
+        modes, difficulties = game_variants(game)
+        if mode is not None and mode not in modes:
+            raise ValueError(f"{game} has no mode {mode}; valid modes: {modes}")
+        if difficulty is not None and difficulty not in difficulties:
+            raise ValueError(
+                f"{game} has no difficulty {difficulty}; valid difficulties: {difficulties}"
+            )
+        variant = {"mode": mode, "difficulty": difficulty}
+    env = gym.make(
+        f"ALE/{game}-v5",
+        frameskip=1,
+        repeat_action_probability=sticky_action_prob,
+        full_action_space=False,
+        max_num_frames_per_episode=max_frames,
+        **{k: v for k, v in variant.items() if v is not None},
+    )
+    env = AtariPreprocessing(
+        env,
+        noop_max=0,  # the wrapper's default of 30 no-op starts is not DQN Replay's setting
+        frame_skip=4,
+        screen_size=84,
+        terminal_on_life_loss=False,
+        grayscale_obs=True,
+        scale_obs=False,
+    )
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def game_variants(game: str) -> tuple[list[int], list[int]]:
+    """The ALE modes and difficulties `game` offers, e.g. ([0, 4, ..., 44], [0, 1]) for Breakout."""
+    import ale_py
+
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.loadROM(ale_py.roms.get_rom_path(_rom_name(check_game(game))))
+    return [int(m) for m in ale.getAvailableModes()], [
+        int(d) for d in ale.getAvailableDifficulties()
+    ]
+
+
+def _rom_name(game: str) -> str:
+    """ale-py's ROM id: CamelCase to snake_case (`SpaceInvaders` -> `space_invaders`)."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in game).lstrip("_")

@@ -1,0 +1,297 @@
+"""Reading one DQN Replay run directory: checks, a memory-mapped cache, chronological rows.
+
+`open_run(run_dir)` checks every checkpoint's files and add_counts, decompresses each checkpoint
+once into a cache directory (streamed, never a whole observation array in memory), and returns
+a `RunData` that indexes rows chronologically across checkpoints:
+
+- checkpoint k contributes rows [first_row, add_count): first_row is the previous checkpoint's
+  add_count, so suffix 0's unwritten last position, the rolled order of full checkpoints and the
+  stale tail of the final partial checkpoint all come out right from add_counts alone;
+- when consecutive add_counts differ by more than the capacity, the block in between was never
+  written (an episode start that jumped over a checkpoint boundary); this is reported with the
+  missing rows, and no stack or transition is formed across the gap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import warnings
+
+import numpy as np
+
+from scaledql.data import format as fmt
+
+CACHE_VERSION = 1
+DataFormatError = fmt.DataFormatError
+
+
+def cache_root() -> pathlib.Path:
+    """Where decompressed checkpoints live: $SCALEDQL_CACHE or ~/.cache/scaledql."""
+    return pathlib.Path(os.environ.get("SCALEDQL_CACHE", pathlib.Path.home() / ".cache/scaledql"))
+
+
+def read_checkpoint_infos(run_dir: pathlib.Path, suffixes=None) -> list[fmt.CheckpointInfo]:
+    """Checks the files of each checkpoint and works out the rows each one contributes.
+
+    Raises a DataFormatError naming the missing or damaged file; warns, naming the missing
+    rows, when a block between two checkpoints was never written.
+    """
+    run_dir = pathlib.Path(run_dir)
+    present = fmt.find_suffixes(run_dir)
+    if suffixes is None:
+        suffixes = present
+    missing = sorted(set(suffixes) - set(present))
+    if missing:
+        raise DataFormatError(
+            f"{run_dir} has no checkpoint {missing[0]}; "
+            f"present suffixes: {present[0]}..{present[-1]}"
+        )
+    infos = []
+    for suffix in sorted(suffixes):
+        for path in fmt.checkpoint_files(run_dir, suffix):
+            if not path.exists():
+                raise DataFormatError(f"{path} is missing: checkpoint {suffix} is incomplete")
+        add_path = fmt.scalar_path(run_dir, "add_count", suffix)
+        add_count = fmt.read_array(add_path)
+        fmt.check_array(add_path, add_count.dtype, add_count.shape, np.dtype(np.int64), ())
+        obs_path = fmt.store_path(run_dir, "observation", suffix)
+        stream, dtype, shape = fmt._open_npy(obs_path)
+        stream.close()
+        fmt.check_array(obs_path, dtype, shape, np.dtype(np.uint8), ("C", *fmt.FRAME_SHAPE))
+        capacity, add_count = shape[0], int(add_count)
+        first_row = 0 if suffix == 0 else max(0, add_count - capacity)
+        previous = infos[-1] if infos else None
+        # compare with the checkpoint before unless the caller chose to skip those in between
+        skipped = previous is not None and any(
+            k in present for k in range(previous.suffix + 1, suffix)
+        )
+        if previous is not None and not skipped:
+            if add_count <= previous.add_count:
+                raise DataFormatError(
+                    f"{add_path}: add_count {add_count:,} is not above checkpoint "
+                    f"{previous.suffix}'s {previous.add_count:,}; the directory mixes two runs"
+                )
+            if add_count - previous.add_count > capacity:
+                warnings.warn(
+                    f"{run_dir}: rows {previous.add_count:,}..{add_count - capacity - 1:,} "
+                    f"between checkpoints {previous.suffix} and {suffix} are not in the data "
+                    f"(add_counts {previous.add_count:,} and {add_count:,} differ by more than "
+                    f"the capacity {capacity:,}: a checkpoint is missing or was never written); "
+                    "no transition is sampled across this gap",
+                    stacklevel=2,
+                )
+            else:
+                first_row = previous.add_count
+        infos.append(fmt.CheckpointInfo(suffix, add_count, capacity, first_row))
+    return infos
+
+
+def _fingerprint(run_dir: pathlib.Path, info: fmt.CheckpointInfo) -> dict:
+    files = fmt.checkpoint_files(run_dir, info.suffix)
+    return {
+        "version": CACHE_VERSION,
+        "files": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files},
+        "first_row": info.first_row,
+        "add_count": info.add_count,
+    }
+
+
+def _cache_dir(run_dir: pathlib.Path, suffix: int) -> pathlib.Path:
+    key = hashlib.sha256(str(pathlib.Path(run_dir).resolve()).encode()).hexdigest()[:16]
+    return cache_root() / "runs" / key / f"ckpt_{suffix}"
+
+
+def _cache_is_valid(directory: pathlib.Path, fingerprint: dict) -> bool:
+    """True when the cache's meta.json matches the source files and every array is whole."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+        if meta["fingerprint"] != fingerprint:
+            return False
+        rows = fingerprint["add_count"] - fingerprint["first_row"]
+        for name, (dtype, shape) in fmt.STORE_ARRAYS.items():
+            array = np.load(directory / f"{name}.npy", mmap_mode="r")
+            if array.dtype != dtype or array.shape != (rows, *shape[1:]):
+                return False
+        return True
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _build_cache(run_dir, info: fmt.CheckpointInfo, directory: pathlib.Path, fingerprint) -> None:
+    """Decompresses checkpoint `info` into chronological .npy files, atomically.
+
+    Writes into a temporary sibling directory and renames it into place, so a killed build
+    never leaves a half-built cache that could be mistaken for a whole one.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        capacity, rows = info.capacity, info.num_rows
+        start = info.first_row % capacity  # position of the first new row
+        first_len = min(rows, capacity - start)  # rows at positions start..C-1, then 0..
+        for name, (dtype, shape) in fmt.STORE_ARRAYS.items():
+            out = np.lib.format.open_memmap(
+                tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=(rows, *shape[1:])
+            )
+            path = fmt.store_path(run_dir, name, info.suffix)
+            for pos, chunk in fmt.stream_rows(path, dtype, shape[1:]):
+                end = pos + len(chunk)
+                # positions [start, start + first_len) -> out[0 : first_len]
+                lo, hi = max(pos, start), min(end, start + first_len)
+                if lo < hi:
+                    out[lo - start : hi - start] = chunk[lo - pos : hi - pos]
+                # positions [0, rows - first_len) -> out[first_len : rows]
+                lo, hi = pos, min(end, rows - first_len)
+                if lo < hi:
+                    out[first_len + lo : first_len + hi] = chunk[: hi - lo]
+            out.flush()
+            del out
+        (tmp / "meta.json").write_text(json.dumps({"fingerprint": fingerprint}))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@dataclasses.dataclass
+class RunData:
+    """A run's rows in chronological order, memory-mapped from the cache.
+
+    observation (N, 84, 84) is one memory map per checkpoint (looked up per row); action,
+    reward, terminal (N,) are small and held in memory. `segment_starts` lists the first row of
+    every contiguous stretch: a new one begins after a gap in the data or a subset's cut.
+    """
+
+    run_dir: pathlib.Path
+    checkpoints: list[fmt.CheckpointInfo]
+    observations: list[np.ndarray]
+    action: np.ndarray
+    reward: np.ndarray
+    terminal: np.ndarray
+    offsets: np.ndarray  # (num_checkpoints + 1,) first row of each checkpoint, then num_rows
+    segment_starts: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    def frames(self, rows: np.ndarray) -> np.ndarray:
+        """(*rows.shape, 84, 84) uint8 observations of chronological rows."""
+        rows = np.asarray(rows)
+        flat = rows.reshape(-1)
+        which = np.searchsorted(self.offsets, flat, side="right") - 1
+        out = np.empty((flat.size, *fmt.FRAME_SHAPE), np.uint8)
+        for ckpt in np.unique(which):
+            mask = which == ckpt
+            out[mask] = self.observations[ckpt][flat[mask] - self.offsets[ckpt]]
+        return out.reshape(*rows.shape, *fmt.FRAME_SHAPE)
+
+    def valid_mask(self, n_step: int = 1) -> np.ndarray:
+        """(num_rows,) bool: rows that may be sampled as the start of an n-step transition.
+
+        As Dopamine: the 3 rows before t hold no terminal (so the stack is one episode, with
+        zero padding before its first frame); rows t..t+n-1 and, unless a terminal comes first,
+        the next-state row t+n exist. In addition no stack or transition crosses a segment start.
+        """
+        n = self.num_rows
+        valid = np.ones(n, bool)
+        terminal = self.terminal.astype(bool)
+        for lag in range(1, fmt.STACK_SIZE):  # no terminal among rows t-3..t-1
+            valid[lag:] &= ~terminal[:-lag]
+        # rows t .. t+n_step must lie in the same segment, unless a terminal ends it sooner
+        segment_end = np.empty(n, np.int64)  # first row of the next segment
+        bounds = np.append(self.segment_starts, n)
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+            segment_end[start:end] = end
+            valid[start : start + fmt.STACK_SIZE - 1] = False  # stack would reach before start
+        rows = np.arange(n)
+        first_terminal = _next_terminal(terminal)  # first terminal row >= t (n if none)
+        needed = np.where(first_terminal < rows + n_step, first_terminal, rows + n_step)
+        valid &= needed < segment_end
+        return valid
+
+    def get(self, indices: np.ndarray, n_step: int = 1, discount: float = 0.99) -> dict:
+        """Transitions starting at chronological rows `indices` (B,).
+
+        Returns state (B, 84, 84, 4) uint8, action (B,) int32, reward (B,) float32 (clipped;
+        the discounted n-step sum, cut at a terminal), next_state (B, 84, 84, 4) uint8,
+        terminal (B,) bool (a terminal within the n steps).
+        """
+        indices = np.asarray(indices, np.int64)
+        steps = np.arange(n_step)
+        window = indices[:, None] + steps[None, :]  # (B, n)
+        window_rows = np.minimum(window, self.num_rows - 1)
+        terminals = self.terminal[window_rows].astype(bool)
+        # rewards count up to and including the first terminal
+        alive = np.cumsum(terminals, axis=1) - terminals == 0
+        rewards = np.clip(self.reward[window_rows], -1, 1) * alive
+        reward = (rewards * discount ** steps[None, :]).sum(axis=1).astype(np.float32)
+        terminal = terminals.any(axis=1)
+        next_index = np.where(terminal, indices, indices + n_step)  # masked when terminal
+        stack = np.arange(-(fmt.STACK_SIZE - 1), 1)
+        frames = self.frames(np.concatenate([indices[:, None], next_index[:, None]]) + stack)
+        state, next_state = np.moveaxis(frames.reshape(2, len(indices), 4, 84, 84), 2, -1)
+        return {
+            "state": np.ascontiguousarray(state),
+            "action": self.action[indices].astype(np.int32),
+            "reward": reward,
+            "next_state": np.ascontiguousarray(next_state),
+            "terminal": terminal,
+        }
+
+
+def _next_terminal(terminal: np.ndarray) -> np.ndarray:
+    """(N,) index of the first terminal row at or after each row (N where there is none)."""
+    n = len(terminal)
+    positions = np.where(terminal, np.arange(n), n)
+    return np.minimum.accumulate(positions[::-1])[::-1]
+
+
+def open_run(run_dir, suffixes=None, keep_fraction: float | None = None) -> RunData:
+    """Opens a run directory: checks its files, builds or reuses the cache, indexes its rows.
+
+    suffixes: the checkpoints to load (default all). keep_fraction: keep only the first
+    fraction of each checkpoint's rows (batch_rl's "x %" subset); each kept block is its own
+    segment.
+    """
+    run_dir = pathlib.Path(run_dir)
+    infos = read_checkpoint_infos(run_dir, suffixes)
+    observations, actions, rewards, terminals, offsets, segment_starts = [], [], [], [], [0], []
+    for i, info in enumerate(infos):
+        directory = _cache_dir(run_dir, info.suffix)
+        fingerprint = _fingerprint(run_dir, info)
+        if not _cache_is_valid(directory, fingerprint):
+            _build_cache(run_dir, info, directory, fingerprint)
+        keep = info.num_rows
+        if keep_fraction is not None:
+            keep = max(1, int(round(info.num_rows * keep_fraction)))
+        arrays = {
+            name: np.load(directory / f"{name}.npy", mmap_mode="r")[:keep]
+            for name in fmt.STORE_ARRAYS
+        }
+        contiguous = i > 0 and info.first_row == infos[i - 1].add_count and keep_fraction is None
+        if not contiguous:
+            segment_starts.append(offsets[-1])
+        observations.append(arrays["observation"])
+        actions.append(np.asarray(arrays["action"]))
+        rewards.append(np.asarray(arrays["reward"]))
+        terminals.append(np.asarray(arrays["terminal"]))
+        offsets.append(offsets[-1] + keep)
+    return RunData(
+        run_dir=run_dir,
+        checkpoints=infos,
+        observations=observations,
+        action=np.concatenate(actions),
+        reward=np.concatenate(rewards),
+        terminal=np.concatenate(terminals),
+        offsets=np.array(offsets),
+        segment_starts=np.array(segment_starts, np.int64),
+    )

@@ -1,0 +1,108 @@
+"""Multi-game batches of stacked transitions, uniform over games, then over valid transitions."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from scaledql.data.run import RunData
+
+
+class MultiGameSampler:
+    """Samples batches from `runs[g]` (the runs of game g, g = 0..G-1).
+
+    Each batch draws game ids (uniformly, or by `weights`), then for each game a uniform
+    transition among the valid rows of all its runs. Returns the `RunData.get` fields plus
+    game_id (B,) int32, ordered by game.
+    """
+
+    def __init__(
+        self,
+        runs: Sequence[Sequence[RunData]],
+        batch_size: int,
+        n_step: int = 1,
+        discount: float = 0.99,
+        weights: Sequence[float] | None = None,
+        seed: int = 0,
+    ):
+        self.runs = [list(game_runs) for game_runs in runs]
+        self.batch_size = batch_size
+        self.n_step = n_step
+        self.discount = discount
+        self.rng = np.random.default_rng(seed)
+        self.valid = []  # per game, per run: valid row indices (int32 where they fit)
+        for g, game_runs in enumerate(self.runs):
+            if not game_runs:
+                raise ValueError(f"game {g} has no runs")
+            rows = [np.flatnonzero(run.valid_mask(n_step)) for run in game_runs]
+            rows = [
+                r.astype(np.int32) if run.num_rows < 2**31 else r
+                for r, run in zip(rows, game_runs, strict=True)
+            ]
+            if sum(len(r) for r in rows) == 0:
+                raise ValueError(f"{game_runs[0].run_dir} holds no valid transition")
+            self.valid.append(rows)
+        self.counts = [np.cumsum([0] + [len(r) for r in rows]) for rows in self.valid]
+        num_games = len(self.runs)
+        p = np.full(num_games, 1 / num_games) if weights is None else np.asarray(weights, float)
+        self.weights = p / p.sum()
+
+    def sample(self) -> dict:
+        games = np.sort(self.rng.choice(len(self.runs), self.batch_size, p=self.weights))
+        parts = []
+        for game in np.unique(games):
+            count = int((games == game).sum())
+            picks = self.rng.integers(0, self.counts[game][-1], count)
+            which = np.searchsorted(self.counts[game], picks, side="right") - 1
+            for run_index in np.unique(which):
+                mine = picks[which == run_index] - self.counts[game][run_index]
+                rows = self.valid[game][run_index][mine]
+                batch = self.runs[game][run_index].get(rows, self.n_step, self.discount)
+                batch["game_id"] = np.full(len(rows), game, np.int32)
+                parts.append(batch)
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def prefetch(self, depth: int = 4):
+        """An endless iterator of batches sampled in a background thread, `depth` ahead."""
+        return Prefetcher(self.sample, depth)
+
+
+class Prefetcher:
+    """Runs `produce()` in a daemon thread and hands out its results in order."""
+
+    def __init__(self, produce, depth: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(produce,), daemon=True)
+        self._thread.start()
+
+    def _run(self, produce):
+        while not self._stop.is_set():
+            try:
+                item = produce()
+            except BaseException as error:  # hand the error to the consumer
+                item = error
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)

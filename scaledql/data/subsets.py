@@ -1,0 +1,57 @@
+"""Named dataset subsets: which checkpoints and rows of a run a setting selects.
+
+- `all`: every checkpoint of the run.
+- `initial:X`: the first X % of the run's checkpoints, suffixes 0..k-1 with
+  k = round(X / 100 * F), F the number of full checkpoints (50 in DQN Replay, so `initial:20`
+  is suffixes 0-9, the 10M transitions of the paper's sub-optimal setting).
+- `uniform:X`: X % of the rows spread evenly over the run: the first X % of every checkpoint
+  (batch_rl's "x %" subsets: 10,000 rows of each of 50 checkpoints = 1 %). Multi-Game DT and
+  the paper describe their fine-tuning data as "1 % uniformly sampled"; whether they kept whole
+  blocks like this or single transitions is not stated. Blocks keep frame stacks and n-step
+  returns intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+from scaledql.data import format as fmt
+from scaledql.data.run import RunData, open_run, read_checkpoint_infos
+
+SUBSET_KINDS = ("all", "initial:X", "uniform:X")
+
+
+@dataclasses.dataclass(frozen=True)
+class Subset:
+    kind: str  # all | initial | uniform
+    percent: float = 100.0
+
+
+def parse_subset(text: str) -> Subset:
+    """Parses `all`, `initial:20` or `uniform:1`; raises a ValueError listing the forms."""
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "all" and not value:
+            return Subset("all")
+        if kind in ("initial", "uniform") and 0 < float(value) <= 100:
+            return Subset(kind, float(value))
+    except ValueError:
+        pass
+    raise ValueError(
+        f"unknown data subset {text!r}; use one of {', '.join(SUBSET_KINDS)} with X in (0, 100]"
+    )
+
+
+def open_subset(run_dir: pathlib.Path, subset: str | Subset) -> RunData:
+    """Opens the rows of `run_dir` that `subset` selects (building only the caches it needs)."""
+    subset = parse_subset(subset) if isinstance(subset, str) else subset
+    if subset.kind == "all":
+        return open_run(run_dir)
+    if subset.kind == "uniform":
+        return open_run(run_dir, keep_fraction=subset.percent / 100)
+    suffixes = fmt.find_suffixes(run_dir)
+    infos = read_checkpoint_infos(run_dir)
+    full = [i.suffix for i in infos if i.num_rows >= i.capacity - 1]
+    count = max(1, round(subset.percent / 100 * max(len(full), 1)))
+    return open_run(run_dir, suffixes=suffixes[:count])

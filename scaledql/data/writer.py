@@ -1,0 +1,128 @@
+"""Writes a run directory in the DQN Replay layout, transition by transition.
+
+`ReplayWriter` is a circular buffer of `capacity` rows with Dopamine's rules: before every
+episode's first frame it adds 3 all-zero padding rows; each time add_count reaches k * C - 1 it
+writes checkpoint suffix k - 1 (so suffix 0 has add_count C - 1 and its last position unwritten,
+and later full suffixes hold their oldest row at position C - 1); `close()` writes the final
+partial checkpoint, whose positions after the cursor still hold the previous checkpoint's rows.
+
+Unlike batch_rl's logger, the checkpoint test runs after every row rather than after every
+`add` call, so an episode start (4 rows at once) never skips a checkpoint block.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from scaledql.data import format as fmt
+
+
+class ReplayWriter:
+    """A DQN Replay run directory being written; the buffer is also the online learner's replay."""
+
+    def __init__(self, run_dir: pathlib.Path, capacity: int = 1_000_000):
+        if capacity < 2 * fmt.STACK_SIZE:
+            raise ValueError(f"capacity {capacity} is too small; use at least {2 * fmt.STACK_SIZE}")
+        self.run_dir = pathlib.Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.capacity = capacity
+        self.observation = np.zeros((capacity, *fmt.FRAME_SHAPE), np.uint8)
+        self.action = np.zeros(capacity, np.int32)
+        self.reward = np.zeros(capacity, np.float32)
+        self.terminal = np.zeros(capacity, np.uint8)
+        self.add_count = 0
+        self.last_checkpoint_add_count = 0
+        self.on_checkpoint = None  # called with the suffix after each checkpoint is written
+        self._episode_open = False
+        self._padding_added = 0  # padding rows of the coming episode already in the buffer
+
+    @property
+    def cursor(self) -> int:
+        return self.add_count % self.capacity
+
+    def add(self, observation: np.ndarray, action: int, reward: float, terminal: bool) -> None:
+        """Adds one transition (o_t, a_t, clipped r_t, terminal_t); pads before a new episode."""
+        if not self._episode_open:
+            for _ in range(fmt.STACK_SIZE - 1 - self._padding_added):
+                self._add_row(np.zeros(fmt.FRAME_SHAPE, np.uint8), 0, 0.0, False)
+            self._episode_open, self._padding_added = True, 0
+        self._add_row(observation, action, float(np.clip(reward, -1.0, 1.0)), terminal)
+        if terminal:
+            self._episode_open = False
+
+    def end_episode(self) -> None:
+        """Marks the last added row terminal (a truncation, e.g. collection interrupted)."""
+        if self._episode_open and self.add_count:
+            self.terminal[(self.add_count - 1) % self.capacity] = 1
+            self._episode_open = False
+
+    def _add_row(self, observation, action, reward, terminal) -> None:
+        position = self.cursor
+        self.observation[position] = observation
+        self.action[position] = action
+        self.reward[position] = reward
+        self.terminal[position] = terminal
+        self.add_count += 1
+        if self.add_count % self.capacity == self.capacity - 1:
+            self.write_checkpoint((self.add_count + 1) // self.capacity - 1)
+
+    def write_checkpoint(self, suffix: int) -> None:
+        """Writes the buffer as checkpoint `suffix`; add_count goes last, as the completion mark."""
+        for name in fmt.STORE_ARRAYS:
+            fmt.write_array(fmt.store_path(self.run_dir, name, suffix), getattr(self, name))
+        invalid = np.array(
+            [(self.cursor - 1 + i) % self.capacity for i in range(fmt.STACK_SIZE + 1)], np.int64
+        )
+        fmt.write_array(fmt.scalar_path(self.run_dir, "invalid_range", suffix), invalid)
+        fmt.write_array(
+            fmt.scalar_path(self.run_dir, "add_count", suffix), np.array(self.add_count, np.int64)
+        )
+        self.last_checkpoint_add_count = self.add_count
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(suffix)
+
+    def close(self) -> None:
+        """Writes the final partial checkpoint if rows were added since the last one."""
+        if self.add_count > self.last_checkpoint_add_count:
+            self.write_checkpoint((self.add_count + 1) // self.capacity)
+
+    @classmethod
+    def resume(cls, run_dir: pathlib.Path) -> ReplayWriter:
+        """Reopens a run at its last checkpoint (whose buffer is the state to continue from).
+
+        The episode in progress at that checkpoint cannot be continued (the emulator state is
+        gone), so its last row becomes a terminal, like DQN Replay's 27,000-step truncation.
+        A final partial checkpoint written by `close()` is continued the same way.
+        """
+        from scaledql.data.run import read_checkpoint_infos
+
+        infos = read_checkpoint_infos(run_dir)
+        last = infos[-1]
+        writer = cls(run_dir, last.capacity)
+        for name, (dtype, _) in fmt.STORE_ARRAYS.items():
+            path = fmt.store_path(run_dir, name, last.suffix)
+            array = getattr(writer, name)
+            for start, rows in fmt.stream_rows(path, dtype, array.shape[1:]):
+                array[start : start + len(rows)] = rows
+        writer.add_count = writer.last_checkpoint_add_count = last.add_count
+        writer._padding_added = writer._trailing_padding()
+        if writer._padding_added == 0 and not writer.terminal[(last.add_count - 1) % last.capacity]:
+            writer._episode_open = True
+            writer.end_episode()
+            fmt.write_array(fmt.store_path(run_dir, "terminal", last.suffix), writer.terminal)
+        return writer
+
+    def _trailing_padding(self) -> int:
+        """Padding rows at the buffer's end (a checkpoint fell inside an episode's padding)."""
+        for count in range(fmt.STACK_SIZE - 1, 0, -1):
+            rows = [(self.add_count - 1 - i) % self.capacity for i in range(count)]
+            before = self.add_count - 1 - count
+            starts_episode = before < 0 or self.terminal[before % self.capacity]
+            if starts_episode and all(
+                not self.observation[r].any() and self.action[r] == 0 and self.reward[r] == 0
+                for r in rows
+            ):
+                return count
+        return 0
