@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 from scaledql import configs
@@ -55,6 +56,87 @@ def cmd_params(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_collect(args: argparse.Namespace) -> None:
+    from scaledql import agents
+    from scaledql.data import collect, dataset_stats
+
+    policy = agents.make_policy(args.policy, args.game, args.steps, args.seed, args.epsilon)
+    collect(
+        args.game,
+        policy,
+        args.steps,
+        args.out,
+        capacity=args.capacity,
+        seed=args.seed,
+        mode=args.mode,
+        difficulty=args.difficulty,
+    )
+    if isinstance(policy, agents.DQNPolicy):
+        agents.save_qnetwork(args.out / "policy", policy.config, policy.state.params)
+        print(f"the DQN's final network: {args.out / 'policy'} (use --policy greedy-eps:DIR)")
+    _print_stats([dataset_stats(args.out)])
+
+
+def _print_stats(rows: list[dict]) -> None:
+    def fmt(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    print(
+        f"{'game':<14} {'policy':<16} {'episodes':>8} {'mean clipped':>12} "
+        f"{'max clipped':>11} {'mean return':>11} {'max return':>10}  run"
+    )
+    for r in rows:
+        print(
+            f"{r['game'] or '?':<14} {r['policy']:<16} {r['episodes']:>8} "
+            f"{fmt(r['mean_clipped_return']):>12} {fmt(r['max_clipped_return']):>11} "
+            f"{fmt(r['mean_return']):>11} {fmt(r['max_return']):>10}  {r['run_dir']}"
+        )
+
+
+def cmd_data_stats(args: argparse.Namespace) -> None:
+    from scaledql.data import dataset_stats
+
+    _print_stats([dataset_stats(run_dir) for run_dir in args.run_dirs])
+
+
+def cmd_bench_sampler(args: argparse.Namespace) -> None:
+    from scaledql.data.bench import bench_sampler
+
+    games = [g.strip() for g in args.games.split(",")]
+    for game in games:
+        envs_check(game)
+    result = bench_sampler(
+        games, args.steps_per_game, args.capacity, args.batch_size, args.batches, args.prefetch
+    )
+    print(
+        f"{result['games']} games, {result['rows']:,} rows on disk, batch {args.batch_size}"
+        f"{' (prefetch thread)' if args.prefetch else ''}"
+    )
+    print(f"batches/s         {result['batches_per_s']:.1f}")
+    print(f"transitions/s     {result['transitions_per_s']:,.0f}")
+    print(f"peak RSS          {result['peak_rss_mb']:,.0f} MB")
+
+
+def cmd_bench_read(args: argparse.Namespace) -> None:
+    from scaledql.data.bench import bench_read
+
+    result = bench_read(args.rows)
+    print(
+        f"checkpoint        {result['rows']:,} rows ({result['frames_gb']:.2f} GB of frames, "
+        f"{result['gz_mb']:.0f} MB gzipped)"
+    )
+    print(f"cache build       {result['cache_build_s']:.1f} s")
+    print("open, index and 20 batches of 512 in a fresh process:")
+    print(f"peak memory       {result['peak_anon_mb']:,.0f} MB (anonymous: heap and arrays)")
+    print(f"peak RSS          {result['peak_rss_mb']:,.0f} MB (also counts mapped cache pages)")
+
+
+def envs_check(game: str) -> None:
+    from scaledql import envs
+
+    envs.check_game(game)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaledql", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +150,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     update.set_defaults(func=cmd_bench_update)
 
+    sampler = bench_kinds.add_parser("sampler", help="multi-game sampler: transitions/s, memory")
+    sampler.add_argument("--games", default="Pong,Breakout,Asterix,Seaquest,SpaceInvaders")
+    sampler.add_argument("--steps-per-game", type=int, default=20_000)
+    sampler.add_argument("--capacity", type=int, default=10_000)
+    sampler.add_argument("--batch-size", type=int, default=512)
+    sampler.add_argument("--batches", type=int, default=50)
+    sampler.add_argument("--prefetch", action="store_true", help="sample in a background thread")
+    sampler.set_defaults(func=cmd_bench_sampler)
+    read = bench_kinds.add_parser("read", help="peak memory of reading one full-size checkpoint")
+    read.add_argument("--rows", type=int, default=1_000_000)
+    read.set_defaults(func=cmd_bench_read)
+
+    collect = commands.add_parser("collect", help="play a game and write a DQN Replay run")
+    collect.add_argument("--game", required=True)
+    collect.add_argument("--policy", default="random", help="random | dqn | greedy-eps:DIR")
+    collect.add_argument("--steps", type=int, required=True, help="agent steps in total")
+    collect.add_argument("--out", type=pathlib.Path, required=True)
+    collect.add_argument("--capacity", type=int, default=1_000_000, help="rows per checkpoint")
+    collect.add_argument("--seed", type=int, default=0)
+    collect.add_argument("--mode", type=int, default=None)
+    collect.add_argument("--difficulty", type=int, default=None)
+    collect.add_argument("--epsilon", type=float, default=0.01, help="for greedy-eps")
+    collect.set_defaults(func=cmd_collect)
+
+    data = commands.add_parser("data", help="inspect datasets")
+    data_kinds = data.add_subparsers(dest="data", required=True)
+    stats = data_kinds.add_parser("stats", help="episodes and returns of run directories")
+    stats.add_argument("run_dirs", nargs="+", type=pathlib.Path)
+    stats.set_defaults(func=cmd_data_stats)
+
     params = commands.add_parser("params", help="parameter counts of every encoder")
     _add_config_args(params, default_preset="paper")
     params.add_argument("--only-preset", action="store_true", help="only the preset's encoder")
@@ -79,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ValueError as error:  # bad preset, setting, game...: one clear line, no traceback
+    except (ValueError, FileNotFoundError) as error:  # bad input: one clear line, no traceback
         print(f"scaledql: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -318,6 +318,26 @@ def to_dict(config: Config) -> dict:
     return dataclasses.asdict(config)
 
 
+def from_dict(data: dict) -> Config:
+    """The inverse of `to_dict` (lists become tuples again)."""
+
+    def build(cls, values: dict):
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in values:
+                continue
+            value = values[field.name]
+            if dataclasses.is_dataclass(hints[field.name]):
+                value = build(hints[field.name], value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[field.name] = value
+        return cls(**kwargs)
+
+    return build(Config, data)
+
+
 def config_hash(config: Config) -> str:
     """A short, stable hash of every setting; run records are looked up by it."""
     text = json.dumps(to_dict(config), sort_keys=True)

@@ -36,3 +36,24 @@ def test_bad_preset_and_setting_exit_2_with_the_valid_names():
         text=True,
     )
     assert result.returncode == 2 and "network.width" in result.stderr
+
+
+def test_collect_then_stats(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "Pong" / "1" / "replay_logs"
+    args = ["collect", "--game", "Pong", "--steps", "300", "--out", str(out), "--capacity", "64"]
+    assert cli.main(args) == 0
+    assert cli.main(["data", "stats", str(out)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[-1].split()[:2] == ["Pong", "random"]
+    assert cli.main(["collect", "--game", "Pongg", "--steps", "3", "--out", str(tmp_path)]) == 2
+    assert "valid games" in capsys.readouterr().err
+
+
+def test_bench_sampler_prints_throughput(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    args = ["bench", "sampler", "--games", "Pong,Breakout", "--steps-per-game", "300"]
+    args += ["--capacity", "128", "--batch-size", "32", "--batches", "3"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "transitions/s" in out and "peak RSS" in out

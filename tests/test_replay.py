@@ -273,3 +273,12 @@ def test_multi_game_sampler_weights_and_fields(tmp_path):
     prefetch = sampler.prefetch(depth=2)
     assert next(prefetch)["game_id"].shape == (600,)
     prefetch.close()
+
+
+def test_several_runs_in_the_dqn_replay_layout(tmp_path):
+    for run in (1, 2):
+        write_episodes(data.run_dir(tmp_path, "Pong", run), [30 * run], capacity=16)
+    runs = data.open_game_runs(tmp_path, "Pong", (1, 2), "all")
+    assert [r.num_rows for r in runs] == [33, 63]
+    with pytest.raises(data.DataFormatError, match=r"run\(s\) \['3'\].*gsutil -m cp -R"):
+        data.open_game_runs(tmp_path, "Pong", (1, 3), "all")

@@ -7,7 +7,7 @@ from scaledql.data.collect import RandomPolicy, collect, dataset_stats, episode_
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
 from scaledql.data.sampler import MultiGameSampler, Prefetcher
-from scaledql.data.subsets import open_subset, parse_subset
+from scaledql.data.subsets import open_game_runs, open_subset, parse_subset, run_dir
 from scaledql.data.writer import ReplayWriter
 
 __all__ = [
@@ -21,7 +21,9 @@ __all__ = [
     "collect",
     "dataset_stats",
     "episode_returns",
+    "open_game_runs",
     "open_run",
     "open_subset",
     "parse_subset",
+    "run_dir",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scaledql.data.run import RunData
+from scaledql.data.run import RunData, stack_windows
 
 
 class MultiGameSampler:
@@ -52,18 +52,25 @@ class MultiGameSampler:
 
     def sample(self) -> dict:
         games = np.sort(self.rng.choice(len(self.runs), self.batch_size, p=self.weights))
-        parts = []
+        frames = np.empty((self.n_step + 4, self.batch_size, 84, 84), np.uint8)
+        parts, filled = [], 0
         for game in np.unique(games):
             count = int((games == game).sum())
             picks = self.rng.integers(0, self.counts[game][-1], count)
             which = np.searchsorted(self.counts[game], picks, side="right") - 1
             for run_index in np.unique(which):
-                mine = picks[which == run_index] - self.counts[game][run_index]
-                rows = self.valid[game][run_index][mine]
-                batch = self.runs[game][run_index].get(rows, self.n_step, self.discount)
-                batch["game_id"] = np.full(len(rows), game, np.int32)
-                parts.append(batch)
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+                run = self.runs[game][run_index]
+                rows = self.valid[game][run_index][
+                    picks[which == run_index] - self.counts[game][run_index]
+                ]
+                window, fields = run.transition_rows(rows, self.n_step, self.discount)
+                run.frames(window, out=frames[:, filled : filled + len(rows)])
+                fields["game_id"] = np.full(len(rows), game, np.int32)
+                parts.append(fields)
+                filled += len(rows)
+        batch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        batch["state"], batch["next_state"] = stack_windows(frames, self.n_step, batch["terminal"])
+        return batch
 
     def prefetch(self, depth: int = 4):
         """An endless iterator of batches sampled in a background thread, `depth` ahead."""

@@ -55,3 +55,21 @@ def open_subset(run_dir: pathlib.Path, subset: str | Subset) -> RunData:
     full = [i.suffix for i in infos if i.num_rows >= i.capacity - 1]
     count = max(1, round(subset.percent / 100 * max(len(full), 1)))
     return open_run(run_dir, suffixes=suffixes[:count])
+
+
+def run_dir(root: pathlib.Path, game: str, run: int) -> pathlib.Path:
+    """Where run `run` of `game` lives under a dataset root: DQN Replay's own layout."""
+    return pathlib.Path(root) / game / str(run) / "replay_logs"
+
+
+def open_game_runs(root: pathlib.Path, game: str, runs, subset: str | Subset) -> list[RunData]:
+    """The `subset` of each of `runs` of `game` under `root` (the "several runs" setting)."""
+    missing = [run_dir(root, game, r) for r in runs if not run_dir(root, game, r).is_dir()]
+    if missing:
+        raise fmt.DataFormatError(
+            f"no data for {game} run(s) {[p.parent.name for p in missing]}: {missing[0]} does not "
+            f"exist. Collect it with `scaledql collect --game {game} --out {missing[0]} ...` or "
+            f"download it with `gsutil -m cp -R gs://atari-replay-datasets/dqn/{game}/"
+            f"{missing[0].parent.name} {pathlib.Path(root) / game}`"
+        )
+    return [open_subset(run_dir(root, game, r), subset) for r in runs]

@@ -114,6 +114,34 @@ class ReplayWriter:
             fmt.write_array(fmt.store_path(run_dir, "terminal", last.suffix), writer.terminal)
         return writer
 
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict:
+        """A uniform batch of valid transitions from the buffer (the online learner's replay).
+
+        Rows are those still in the buffer; a row is valid when none of the 3 rows before it is
+        terminal and its next row exists (Dopamine's rule). Same fields as `RunData.get`.
+        """
+        oldest = max(0, self.add_count - self.capacity)
+        lo, hi = oldest + fmt.STACK_SIZE - 1, self.add_count - 1  # t in [lo, hi): t + 1 exists
+        if hi - lo < 1:
+            raise ValueError("the replay buffer holds no complete transition yet")
+        rows = np.empty(0, np.int64)
+        while len(rows) < batch_size:
+            candidates = rng.integers(lo, hi, 2 * batch_size)
+            history = (candidates[:, None] - np.arange(1, fmt.STACK_SIZE)) % self.capacity
+            rows = np.concatenate([rows, candidates[~self.terminal[history].any(axis=1)]])
+        rows = rows[:batch_size]
+        stack = np.arange(-(fmt.STACK_SIZE - 1), 1)
+        positions = (np.stack([rows, rows + 1])[..., None] + stack) % self.capacity
+        state, next_state = np.moveaxis(self.observation[positions], 2, -1)
+        here = rows % self.capacity
+        return {
+            "state": state,
+            "action": self.action[here].astype(np.int32),
+            "reward": self.reward[here].copy(),
+            "next_state": next_state,
+            "terminal": self.terminal[here].astype(bool),
+        }
+
     def _trailing_padding(self) -> int:
         """Padding rows at the buffer's end (a checkpoint fell inside an episode's padding)."""
         for count in range(fmt.STACK_SIZE - 1, 0, -1):

@@ -1,0 +1,165 @@
+"""Data benchmarks: sampler throughput and the memory of reading a full-size checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from isal import igzip
+
+from scaledql.data import format as fmt
+from scaledql.data.collect import RandomPolicy, collect
+from scaledql.data.run import cache_root, open_run
+from scaledql.data.sampler import MultiGameSampler
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB).
+
+    It counts the pages of memory-mapped cache files that were mapped, as well as the heap: on
+    recent kernels a single random read can map a whole large page-cache folio (up to 2 MB).
+    """
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class AnonymousMemoryPeak:
+    """Samples this process's anonymous resident memory (RssAnon: heap, not file pages)."""
+
+    def __init__(self, interval_s: float = 0.005):
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s):
+        while not self._stop.is_set():
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("RssAnon:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            time.sleep(interval_s)
+
+    def stop(self) -> float:
+        """Stops sampling; returns the peak in MB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb / 1024
+
+
+def bench_sampler(games, steps_per_game, capacity, batch_size, batches, prefetch) -> dict:
+    """Samples `batches` batches from random-policy runs of `games` (collected once, cached)."""
+    from scaledql import envs
+
+    runs = []
+    for game in games:
+        run_dir = cache_root() / "bench" / f"{game}-{steps_per_game}-{capacity}"
+        if not (run_dir / "collection.json").exists() or not json.loads(
+            (run_dir / "collection.json").read_text()
+        ).get("complete"):
+            collect(
+                game,
+                RandomPolicy(envs.num_actions(game)),
+                steps_per_game,
+                run_dir,
+                capacity=capacity,
+            )
+        runs.append([open_run(run_dir)])
+    sampler = MultiGameSampler(runs, batch_size, seed=0)
+    source = sampler.prefetch(depth=4) if prefetch else iter(sampler.sample, None)
+    next(source)  # warm-up
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(source)
+    elapsed = time.perf_counter() - start
+    if prefetch:
+        source.close()
+    return {
+        "games": len(games),
+        "rows": sum(r[0].num_rows for r in runs),
+        "batch_size": batch_size,
+        "batches_per_s": batches / elapsed,
+        "transitions_per_s": batches * batch_size / elapsed,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def write_synthetic_checkpoint(run_dir: pathlib.Path, rows: int, source_frames: np.ndarray) -> None:
+    """Writes suffix 0 of a `rows`-capacity run, streaming (never the whole array in memory).
+
+    Frames cycle through `source_frames` (real ALE frames, so compression is realistic);
+    episodes of 1,000 rows with Dopamine's 3 padding rows.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    positions = np.arange(rows)
+    in_episode = positions % 1003
+    padding = in_episode < 3
+    terminal = (in_episode == 1002).astype(np.uint8)
+    small = {
+        "action": np.where(padding, 0, positions % 4).astype(np.int32),
+        "reward": np.zeros(rows, np.float32),
+        "terminal": terminal,
+    }
+    for name, array in small.items():
+        fmt.write_array(fmt.store_path(run_dir, name, 0), array)
+    fmt.write_array(fmt.scalar_path(run_dir, "add_count", 0), np.array(rows - 1, np.int64))
+    fmt.write_array(
+        fmt.scalar_path(run_dir, "invalid_range", 0),
+        np.array([(rows - 2 + i) % rows for i in range(5)], np.int64),
+    )
+    path = fmt.store_path(run_dir, "observation", 0)
+    with igzip.open(path, "wb", compresslevel=1) as gz:
+        header = {"descr": "|u1", "fortran_order": False, "shape": (rows, *fmt.FRAME_SHAPE)}
+        np.lib.format.write_array_header_1_0(gz, header)
+        chunk = 10_000
+        for start in range(0, rows, chunk):
+            index = np.arange(start, min(rows, start + chunk))
+            frames = source_frames[index % len(source_frames)]
+            frames[padding[index]] = 0
+            gz.write(frames.tobytes())
+
+
+def bench_read(rows: int) -> dict:
+    """Peak memory and time of opening (building the cache of) one `rows`-row checkpoint.
+
+    The checkpoint is written by this process; the reading is measured in a fresh child
+    process so that its peak resident memory is the reader's alone.
+    """
+    from scaledql import envs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        env = envs.make_env("Pong", seed=0)
+        frames = [env.reset()[0]]
+        for _ in range(2_999):
+            frame, _, done, truncated, _ = env.step(env.action_space.sample())
+            frames.append(env.reset()[0] if done or truncated else frame)
+        write_synthetic_checkpoint(tmp / "run", rows, np.stack(frames))
+        code = (
+            "import json, time, numpy as np; from scaledql.data.run import open_run;"
+            "from scaledql.data.bench import AnonymousMemoryPeak, peak_rss_mb;"
+            "anon = AnonymousMemoryPeak(); t = time.perf_counter();"
+            f"run = open_run({str(tmp / 'run')!r}); build = time.perf_counter() - t;"
+            "v = np.flatnonzero(run.valid_mask()); rng = np.random.default_rng(0);"
+            "[run.get(rng.choice(v, 512)) for _ in range(20)];"
+            "print(json.dumps({'rows': run.num_rows, 'cache_build_s': build,"
+            " 'peak_anon_mb': anon.stop(), 'peak_rss_mb': peak_rss_mb()}))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "SCALEDQL_CACHE": str(tmp / "cache")},
+        ).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        result["gz_mb"] = fmt.store_path(tmp / "run", "observation", 0).stat().st_size / 1e6
+        result["frames_gb"] = rows * 84 * 84 / 1e9
+        return result
