@@ -1,5 +1,7 @@
 """DQN Replay format: written then read back, against a reference built from the episodes alone."""
 
+import gzip
+import io
 import warnings
 
 import numpy as np
@@ -103,6 +105,17 @@ def buffer_model(stream, capacity, add_count):
     return buffer
 
 
+def stdlib_load(path):
+    """Reads a checkpoint file with the standard library alone, as Dopamine's loader does."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    array = np.load(io.BytesIO(raw), allow_pickle=False)
+    expected = io.BytesIO()
+    np.save(expected, array, allow_pickle=False)
+    assert raw == expected.getvalue()  # the .npy bytes are exactly what np.save writes
+    return array
+
+
 def test_files_are_dopamine_layout_byte_for_byte(tmp_path):
     capacity = 16
     reference, add_count = write_episodes(tmp_path / "run", [9, 14, 3, 22], capacity)
@@ -114,20 +127,16 @@ def test_files_are_dopamine_layout_byte_for_byte(tmp_path):
     suffixes = fmt.find_suffixes(tmp_path / "run")
     assert suffixes == list(range(len(suffixes)))
     for suffix in suffixes:
-        count = int(fmt.read_array(fmt.scalar_path(tmp_path / "run", "add_count", suffix)))
+        count = int(stdlib_load(fmt.scalar_path(tmp_path / "run", "add_count", suffix)))
         final = suffix == suffixes[-1]
         assert count == (add_count if final else (suffix + 1) * capacity - 1)
         model = buffer_model(stream, capacity, count)
-        obs = fmt.read_array(fmt.store_path(tmp_path / "run", "observation", suffix))
-        action = fmt.read_array(fmt.store_path(tmp_path / "run", "action", suffix))
+        obs = stdlib_load(fmt.store_path(tmp_path / "run", "observation", suffix))
+        action = stdlib_load(fmt.store_path(tmp_path / "run", "action", suffix))
         assert obs.dtype == np.uint8 and obs.shape == (capacity, 84, 84)
         assert action.dtype == np.int32
-        assert (
-            fmt.read_array(fmt.store_path(tmp_path / "run", "reward", suffix)).dtype == np.float32
-        )
-        assert (
-            fmt.read_array(fmt.store_path(tmp_path / "run", "terminal", suffix)).dtype == np.uint8
-        )
+        assert stdlib_load(fmt.store_path(tmp_path / "run", "reward", suffix)).dtype == np.float32
+        assert stdlib_load(fmt.store_path(tmp_path / "run", "terminal", suffix)).dtype == np.uint8
         for position, row in enumerate(model):
             if row is None:  # suffix 0's last position is never written
                 assert suffix == 0 and position == capacity - 1 and not obs[position].any()
@@ -135,7 +144,7 @@ def test_files_are_dopamine_layout_byte_for_byte(tmp_path):
                 np.testing.assert_array_equal(obs[position], row[0])
                 assert action[position] == row[1]
         cursor = count % capacity
-        invalid = fmt.read_array(fmt.scalar_path(tmp_path / "run", "invalid_range", suffix))
+        invalid = stdlib_load(fmt.scalar_path(tmp_path / "run", "invalid_range", suffix))
         np.testing.assert_array_equal(invalid, [(cursor - 1 + i) % capacity for i in range(5)])
         if suffix >= 1 and not final:  # rolled by one: chronological rows kC-1 .. (k+1)C-2
             rolled = np.roll(obs, 1, axis=0)
