@@ -137,6 +137,66 @@ def envs_check(game: str) -> None:
     envs.check_game(game)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from scaledql import results
+
+    config = config_from_args(args)
+    if args.games:
+        config = configs.override(config, [f"games={args.games}"])
+    record = results.run_or_load(config, fresh=args.fresh, workdir=args.workdir)
+    print(f"{record['scale']}; record {results.record_path(config)}")
+    print(f"{'game':<14} {'return':>10} {'behaviour':>10} {'human-norm':>10}")
+    for game, s in record["scores"].items():
+        behaviour = s["behaviour_mean_return"]
+        norm = s["human_normalized"]
+        print(
+            f"{game:<14} {s['mean_return']:>10.1f} "
+            f"{'-' if behaviour is None else f'{behaviour:.1f}':>10} "
+            f"{'-' if norm is None else f'{norm:.3f}':>10}"
+        )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from scaledql import evaluate, train
+
+    config = config_from_args(args)
+    params = train.load_params(config, args.workdir)
+    for game in [args.game] if args.game else config.games:
+        returns = evaluate.evaluate_game(
+            config,
+            params,
+            game,
+            args.episodes,
+            head=args.head,
+            mode=args.mode,
+            difficulty=args.difficulty,
+            seed=config.seed,
+        )
+        print(f"{game:<14} mean {sum(returns) / len(returns):>10.1f}  returns {returns}")
+
+
+def cmd_records(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from scaledql import results
+
+    for r in results.list_records():
+        normed = [
+            s["human_normalized"] for s in r["scores"].values() if s["human_normalized"] is not None
+        ]
+        iqm = _iqm(np.array(normed)) if normed else float("nan")
+        print(
+            f"{r['provenance']['date'][:10]} {r['config']['name']:<6} {r['config_hash']} "
+            f"{len(r['scores'])} games  IQM human-norm {iqm:6.3f}  {r['provenance']['command']}"
+        )
+
+
+def _iqm(values) -> float:
+    from rliable import metrics
+
+    return float(metrics.aggregate_iqm(values[None, :]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaledql", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +233,26 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--difficulty", type=int, default=None)
     collect.add_argument("--epsilon", type=float, default=0.01, help="for greedy-eps")
     collect.set_defaults(func=cmd_collect)
+
+    train_cmd = commands.add_parser("train", help="train, evaluate and record a run")
+    _add_config_args(train_cmd, default_preset="cpu")
+    train_cmd.add_argument("--games", help="comma-separated games (shortcut for --set games=...)")
+    train_cmd.add_argument("--fresh", action="store_true", help="ignore an existing record")
+    train_cmd.add_argument("--workdir", type=pathlib.Path, default=None, help="checkpoints")
+    train_cmd.set_defaults(func=cmd_train)
+
+    evaluate_cmd = commands.add_parser("evaluate", help="play the games with a trained network")
+    _add_config_args(evaluate_cmd, default_preset="cpu")
+    evaluate_cmd.add_argument("--workdir", type=pathlib.Path, default=None)
+    evaluate_cmd.add_argument("--episodes", type=int, default=None)
+    evaluate_cmd.add_argument("--game", default=None, help="one game (default: every head)")
+    evaluate_cmd.add_argument("--head", default=None, help="the head to act with")
+    evaluate_cmd.add_argument("--mode", type=int, default=None)
+    evaluate_cmd.add_argument("--difficulty", type=int, default=None)
+    evaluate_cmd.set_defaults(func=cmd_evaluate)
+
+    records = commands.add_parser("records", help="list run records with headline numbers")
+    records.set_defaults(func=cmd_records)
 
     data = commands.add_parser("data", help="inspect datasets")
     data_kinds = data.add_subparsers(dest="data", required=True)

@@ -21,6 +21,8 @@ from scaledql import envs
 ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature")
 READOUTS = ("spatial", "pool", "flatten")
 LOSSES = ("c51", "mse", "bc")
+SOURCES = ("collected", "dqn-replay")
+BEHAVIOURS = ("random", "dqn")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -53,14 +55,21 @@ class LossConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Which offline data a run trains on."""
+    """Which offline data a run trains on, and for collected data, how it is made.
 
-    source: str = (
-        "collected"  # collected: made here by `scaledql collect`; dqn-replay: the real set
-    )
+    source: `collected` (made here by `scaledql collect` with `behaviour`, `steps_per_game`
+    agent steps a run and `capacity` rows a checkpoint, regenerated when missing) or
+    `dqn-replay` (the real dataset, downloaded under `root`). root: the dataset directory,
+    laid out as ROOT/{Game}/{run}/replay_logs; empty for the default under the cache.
+    """
+
+    source: str = "collected"
     subset: str = "initial:20"  # initial:X (first X % of a run), all, uniform:X (X % sampled)
     runs: tuple[int, ...] = (1,)
-    steps_per_game: int = 50_000_000  # transitions a full run has (DQN Replay: 50M)
+    behaviour: str = "dqn"  # random | dqn: the policy that collects `collected` data
+    steps_per_game: int = 50_000_000  # agent steps of a full run (DQN Replay: 50M)
+    capacity: int = 1_000_000  # rows a checkpoint holds (DQN Replay: 1M)
+    root: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +131,8 @@ def validate(config: Config) -> None:
     _one_of(config.network.readout, READOUTS, "network.readout")
     _one_of(config.network.dtype, DTYPES, "network.dtype")
     _one_of(config.loss.kind, LOSSES, "loss.kind")
+    _one_of(config.data.source, SOURCES, "data.source")
+    _one_of(config.data.behaviour, BEHAVIOURS, "data.behaviour")
     if config.network.width <= 0:
         raise ValueError(f"network.width must be positive, got {config.network.width}")
     if config.loss.kind == "c51" and config.loss.num_atoms < 2:
@@ -145,7 +156,7 @@ def smoke() -> Config:
         name="smoke",
         games=("Pong", "Breakout"),
         network=NetworkConfig(encoder="resnet18", width=1 / 16, mlp_sizes=(32,)),
-        data=DataConfig(subset="all", steps_per_game=2_000),
+        data=DataConfig(subset="all", behaviour="random", steps_per_game=2_000, capacity=500),
         train=TrainConfig(
             batch_size=8,
             learning_rate=2e-4,
@@ -170,7 +181,7 @@ def cpu() -> Config:
         name="cpu",
         games=envs.ABLATION_GAMES,
         network=NetworkConfig(encoder="resnet18", width=0.25, mlp_sizes=(256,)),
-        data=DataConfig(subset="initial:20", steps_per_game=500_000),
+        data=DataConfig(subset="all", behaviour="dqn", steps_per_game=100_000, capacity=10_000),
         train=TrainConfig(
             batch_size=64,
             learning_rate=2e-4,
@@ -195,7 +206,9 @@ def gpu() -> Config:
         name="gpu",
         games=envs.ABLATION_GAMES,
         network=NetworkConfig(encoder="resnet34", width=1.0, mlp_sizes=(512,), dtype="bfloat16"),
-        data=DataConfig(subset="initial:20", steps_per_game=5_000_000),
+        data=DataConfig(
+            subset="initial:20", behaviour="dqn", steps_per_game=5_000_000, capacity=100_000
+        ),
         train=TrainConfig(
             batch_size=256,
             learning_rate=2e-4,
@@ -313,6 +326,26 @@ def override(config: Config, settings: Iterable[str]) -> Config:
     return config
 
 
+def changed_settings(config: Config) -> list[str]:
+    """The `key=value` settings that turn `config.name`'s preset into `config`."""
+    base = preset(config.name)
+    changed = []
+    for key in setting_names(config):
+        section, _, field = key.rpartition(".")
+        mine = getattr(getattr(config, section), field) if section else getattr(config, field)
+        theirs = getattr(getattr(base, section), field) if section else getattr(base, field)
+        if mine != theirs:
+            text = ",".join(map(str, mine)) if isinstance(mine, tuple) else str(mine)
+            changed.append(f"{key}={text}")
+    return changed
+
+
+def command(config: Config, verb: str = "train") -> str:
+    """The `scaledql` command line that reproduces `config`."""
+    sets = "".join(f" --set {s}" for s in changed_settings(config))
+    return f"scaledql {verb} --preset {config.name}{sets}"
+
+
 def to_dict(config: Config) -> dict:
     """A JSON-ready dict of the config (tuples become lists)."""
     return dataclasses.asdict(config)
@@ -339,6 +372,8 @@ def from_dict(data: dict) -> Config:
 
 
 def config_hash(config: Config) -> str:
-    """A short, stable hash of every setting; run records are looked up by it."""
-    text = json.dumps(to_dict(config), sort_keys=True)
+    """A short, stable hash of every setting but the data's location; records are found by it."""
+    settings = to_dict(config)
+    del settings["data"]["root"]  # where the data lies does not change what it is
+    text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

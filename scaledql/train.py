@@ -8,7 +8,12 @@ A batch is a dict of arrays for B transitions:
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import functools
+import itertools
+import pathlib
+import time
 
 import flax.struct
 import jax
@@ -109,8 +114,22 @@ def update_step(state: TrainState, batch: dict, config: Config) -> tuple[TrainSt
 
 
 def make_update(config: Config):
-    """`update(state, batch) -> (state, metrics)`, jitted, donating the old state's buffers."""
-    return jax.jit(functools.partial(update_step, config=config), donate_argnums=0)
+    """`update(state, batch) -> (state, metrics)`, jitted, donating the old state's buffers.
+
+    With `train.steps_per_call` = K > 1 the batch leaves carry a leading axis of K and the K
+    gradient steps run in one call (`lax.scan`); metrics are those of the last step.
+    """
+    step = functools.partial(update_step, config=config)
+    if config.train.steps_per_call > 1:
+
+        def step(state, batches, single=step):
+            state, metrics = jax.lax.scan(single, state, batches)
+            return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    # Donation with several steps in flight deadlocks XLA:CPU's all-reduce across simulated
+    # devices (seen with jax 0.10.2 on 2 cores); real accelerators and one CPU device keep it.
+    cpu_multi = jax.default_backend() == "cpu" and jax.device_count() > 1
+    return jax.jit(step, donate_argnums=() if cpu_multi else 0)
 
 
 def random_batch(config: Config, seed: int = 0) -> dict:
@@ -127,3 +146,188 @@ def random_batch(config: Config, seed: int = 0) -> dict:
         "terminal": rng.random(size) < 0.01,
         "game_id": game_id.astype(np.int32),
     }
+
+
+# --- the training loop -----------------------------------------------------------------------
+
+
+def data_mesh() -> jax.sharding.Mesh:
+    """A 1-D mesh over every device JAX sees: batches split along it, parameters replicated."""
+    return jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+
+
+def _shard(batch: dict, mesh, steps_per_call: int) -> dict:
+    axis = (None, "data") if steps_per_call > 1 else ("data",)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*axis))
+    return jax.device_put(batch, sharding)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """The outcome of `train`: final state, where it lives, the metrics log, timing."""
+
+    state: TrainState
+    workdir: pathlib.Path
+    metrics: list[dict]
+    wall_time_s: float
+    resumed_from: int | None
+
+
+METRIC_FIELDS = ("step", "loss", "td_loss", "cql_penalty", "q_data", "grad_norm", "steps_per_s")
+
+
+def _read_metrics(path: pathlib.Path, up_to_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [row for row in rows if row["step"] <= up_to_step]
+
+
+def _write_metrics(path: pathlib.Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def train(
+    config: Config,
+    workdir: pathlib.Path,
+    runs=None,
+    progress: bool = True,
+    callback=None,
+) -> TrainResult:
+    """Trains `config` offline, checkpointing into `workdir`; resumes from its last checkpoint.
+
+    runs: the data (`scaledql.data.open_training_data(config)` when None). The batch of step k
+    depends only on (seed, k), so a run killed at any point and resumed ends exactly where an
+    uninterrupted run does. A NaN or Inf loss stops the run with an error naming the step and
+    the last good checkpoint. callback(step, metrics) is called at every log step.
+    """
+    import orbax.checkpoint as ocp
+    from tqdm.auto import tqdm
+
+    from scaledql import data
+
+    workdir = pathlib.Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    tc = config.train
+    mesh = data_mesh()
+    if tc.batch_size % mesh.size:
+        raise ValueError(
+            f"train.batch_size={tc.batch_size} does not split over {mesh.size} devices; "
+            f"use a multiple of {mesh.size}"
+        )
+    if runs is None:
+        runs = data.open_training_data(config, progress)
+    sampler = data.MultiGameSampler(
+        runs, tc.batch_size, config.loss.n_step, config.loss.discount, seed=config.seed
+    )
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    state = jax.device_put(create_train_state(config, jax.random.key(config.seed)), replicated)
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    manager = ocp.CheckpointManager(workdir / "checkpoints", options=options)
+    resumed_from = manager.latest_step()
+    if resumed_from is not None:
+        state = manager.restore(resumed_from, args=ocp.args.StandardRestore(state))
+    start = int(state.step)
+    metrics_path = workdir / "metrics.csv"
+    rows = _read_metrics(metrics_path, start)
+
+    update = make_update(config)
+    k = tc.steps_per_call
+    if tc.num_steps % k or tc.log_every % k or tc.checkpoint_every % k:
+        raise ValueError(
+            "train.num_steps, log_every and checkpoint_every must be multiples of steps_per_call"
+        )
+
+    def produce_steps(first):
+        steps = itertools.count(first, k)
+
+        def produce():
+            s = next(steps)
+            batches = [sampler.batch_for_step(config.seed, s + i) for i in range(k)]
+            if k == 1:
+                return batches[0]
+            return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+        return data.Prefetcher(produce, depth=4)
+
+    batches = produce_steps(start)
+    pending: list[tuple[int, dict]] = []  # (step, device metrics) not yet checked
+    last_good = resumed_from
+    bar = tqdm(total=tc.num_steps, initial=start, desc=f"train {config.name}", disable=not progress)
+    started = time.perf_counter()
+    interval_start, interval_steps = time.perf_counter(), 0
+
+    def flush(step: int) -> None:
+        """Checks the pending steps' losses; logs their mean at `step`."""
+        nonlocal interval_start, interval_steps
+        if not pending:
+            return
+        values = jax.device_get([m for _, m in pending])
+        for (s, _), m in zip(pending, values, strict=True):
+            if not np.isfinite(m["loss"]):
+                raise FloatingPointError(
+                    f"the loss is {float(m['loss'])} at gradient step {s}; training stopped. "
+                    f"The last good checkpoint is step {last_good} in {workdir / 'checkpoints'}. "
+                    "Lower train.learning_rate or set train.grad_clip_norm."
+                )
+        now = time.perf_counter()
+        row = {key: float(np.mean([m[key] for m in values])) for key in values[0]}
+        row["step"] = step
+        row["steps_per_s"] = interval_steps / max(now - interval_start, 1e-9)
+        rows.append(row)
+        interval_start, interval_steps = now, 0
+        pending.clear()
+        bar.set_postfix(loss=f"{row['loss']:.3f}", steps_per_s=f"{row['steps_per_s']:.1f}")
+        if callback is not None:
+            callback(step, row)
+
+    try:
+        step = start
+        while step < tc.num_steps:
+            batch = _shard(next(batches), mesh, k)
+            state, metrics = update(state, batch)
+            step += k
+            interval_steps += k
+            pending.append((step, metrics))
+            bar.update(k)
+            if step % tc.log_every == 0 or step % tc.checkpoint_every == 0 or step == tc.num_steps:
+                flush(step)
+                _write_metrics(metrics_path, rows)
+            if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+                manager.save(step, args=ocp.args.StandardSave(state))
+                manager.wait_until_finished()
+                last_good = step
+    finally:
+        batches.close()
+        bar.close()
+        manager.close()
+    return TrainResult(state, workdir, rows, time.perf_counter() - started, resumed_from)
+
+
+def default_workdir(config: Config) -> pathlib.Path:
+    """Where `scaledql train` keeps a config's checkpoints: the cache, by config hash."""
+    from scaledql import configs, data
+
+    return data.cache_root() / "train" / configs.config_hash(config)
+
+
+def load_params(config: Config, workdir: pathlib.Path | None = None, step: int | None = None):
+    """The online parameters of a checkpoint (the latest unless `step` is given)."""
+    import orbax.checkpoint as ocp
+
+    directory = pathlib.Path(workdir or default_workdir(config)).resolve() / "checkpoints"
+    with ocp.CheckpointManager(directory) as manager:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(
+                f"{directory} holds no checkpoint; train first: "
+                f"scaledql train --preset {config.name}"
+            )
+        abstract = jax.eval_shape(lambda: create_train_state(config, jax.random.key(0)))
+        return manager.restore(step, args=ocp.args.StandardRestore(abstract)).params

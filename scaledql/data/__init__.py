@@ -4,6 +4,7 @@ Imports no flax: learned behaviour policies for collection live in `scaledql.age
 """
 
 from scaledql.data.collect import RandomPolicy, collect, dataset_stats, episode_returns
+from scaledql.data.datasets import dataset_root, describe, ensure_collected, open_training_data
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
 from scaledql.data.sampler import MultiGameSampler, Prefetcher
@@ -19,10 +20,14 @@ __all__ = [
     "RunData",
     "cache_root",
     "collect",
+    "dataset_root",
+    "describe",
+    "ensure_collected",
     "dataset_stats",
     "episode_returns",
     "open_game_runs",
     "open_run",
+    "open_training_data",
     "open_subset",
     "parse_subset",
     "run_dir",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Sequence
@@ -50,13 +51,15 @@ class MultiGameSampler:
         p = np.full(num_games, 1 / num_games) if weights is None else np.asarray(weights, float)
         self.weights = p / p.sum()
 
-    def sample(self) -> dict:
-        games = np.sort(self.rng.choice(len(self.runs), self.batch_size, p=self.weights))
+    def sample(self, rng: np.random.Generator | None = None) -> dict:
+        """One batch, drawn with `rng` (the sampler's own generator by default)."""
+        rng = self.rng if rng is None else rng
+        games = np.sort(rng.choice(len(self.runs), self.batch_size, p=self.weights))
         frames = np.empty((self.n_step + 4, self.batch_size, 84, 84), np.uint8)
         parts, filled = [], 0
         for game in np.unique(games):
             count = int((games == game).sum())
-            picks = self.rng.integers(0, self.counts[game][-1], count)
+            picks = rng.integers(0, self.counts[game][-1], count)
             which = np.searchsorted(self.counts[game], picks, side="right") - 1
             for run_index in np.unique(which):
                 run = self.runs[game][run_index]
@@ -72,9 +75,20 @@ class MultiGameSampler:
         batch["state"], batch["next_state"] = stack_windows(frames, self.n_step, batch["terminal"])
         return batch
 
-    def prefetch(self, depth: int = 4):
-        """An endless iterator of batches sampled in a background thread, `depth` ahead."""
-        return Prefetcher(self.sample, depth)
+    def batch_for_step(self, seed: int, step: int) -> dict:
+        """The batch of gradient step `step`: a function of (seed, step) alone, so a resumed
+        run sees exactly the batches an uninterrupted one would."""
+        return self.sample(np.random.default_rng([seed, step]))
+
+    def prefetch(self, depth: int = 4, seed: int | None = None, start_step: int = 0):
+        """An endless iterator of batches sampled in a background thread, `depth` ahead.
+
+        With `seed`, batch i is `batch_for_step(seed, start_step + i)`.
+        """
+        if seed is None:
+            return Prefetcher(self.sample, depth)
+        steps = itertools.count(start_step)
+        return Prefetcher(lambda: self.batch_for_step(seed, next(steps)), depth)
 
 
 class Prefetcher:

@@ -1,0 +1,110 @@
+"""Score tables, normalisation, and the aggregate statistics of Agarwal et al. (2021) via rliable.
+
+human-normalised = (score - random) / (human - random); DQN-normalised = (score - random) /
+(dqn_50m - random). Games without a reference (Pooyan has no human score) are left out of the
+aggregates that need it, and `normalize` reports them.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import pathlib
+
+import numpy as np
+
+SCORES_CSV = pathlib.Path(__file__).resolve().parents[1] / "data" / "scores" / "atari_scores.csv"
+METRICS = ("IQM", "Median", "Mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceScore:
+    random: float
+    human: float | None
+    dqn_50m: float
+    split: str
+    source: str
+
+
+@functools.lru_cache(maxsize=1)
+def reference_scores() -> dict[str, ReferenceScore]:
+    """game -> ReferenceScore, from data/scores/atari_scores.csv."""
+    with open(SCORES_CSV) as f:
+        return {
+            row["game"]: ReferenceScore(
+                random=float(row["random"]),
+                human=float(row["human"]) if row["human"] else None,
+                dqn_50m=float(row["dqn_50m"]),
+                split=row["split"],
+                source=row["random_human_source"],
+            )
+            for row in csv.DictReader(f)
+        }
+
+
+def normalized_score(game: str, score: float, kind: str = "human") -> float | None:
+    """`score` of `game` normalised by the human or DQN-50M reference (None if it is missing)."""
+    ref = reference_scores()[game]
+    top = ref.human if kind == "human" else ref.dqn_50m if kind == "dqn" else "?"
+    if top == "?":
+        raise ValueError(f"unknown normalisation {kind!r}; use human or dqn")
+    if top is None:
+        return None
+    return (score - ref.random) / (top - ref.random)
+
+
+def normalize(
+    returns: dict[str, list[float]], kind: str = "human"
+) -> tuple[dict[str, float], list[str]]:
+    """Per-game normalised mean return, and the games left out for want of a reference."""
+    scores, missing = {}, []
+    for game, game_returns in returns.items():
+        value = normalized_score(game, float(np.mean(game_returns)), kind)
+        if value is None:
+            missing.append(game)
+        else:
+            scores[game] = value
+    return scores, missing
+
+
+def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> dict:
+    """{method: {metric: (point, low, high)}} with 95 % stratified-bootstrap intervals.
+
+    score_dict: method -> (runs, games) normalised scores. IQM, median and mean come from
+    rliable (`get_interval_estimates`), as the paper reports them.
+    """
+    from rliable import library as rly
+    from rliable import metrics
+
+    def all_three(scores):
+        return np.array(
+            [
+                metrics.aggregate_iqm(scores),
+                metrics.aggregate_median(scores),
+                metrics.aggregate_mean(scores),
+            ]
+        )
+
+    points, intervals = rly.get_interval_estimates(
+        {m: np.asarray(s, float) for m, s in score_dict.items()},
+        all_three,
+        reps=reps,
+        random_state=np.random.RandomState(seed),
+    )
+    return {
+        method: {
+            metric: (float(points[method][i]), *map(float, intervals[method][:, i]))
+            for i, metric in enumerate(METRICS)
+        }
+        for method in score_dict
+    }
+
+
+def performance_profiles(score_dict: dict[str, np.ndarray], taus: np.ndarray, reps: int = 2000):
+    """(profiles, intervals): fraction of runs scoring above each tau, per method (rliable)."""
+    from rliable import library as rly
+
+    return rly.create_performance_profile(
+        {m: np.asarray(s, float) for m, s in score_dict.items()}, taus, reps=reps
+    )
