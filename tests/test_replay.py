@@ -195,6 +195,13 @@ def test_property_no_stack_spans_episodes(tmp_path_factory, lengths, capacity, l
             assert decode(batch["next_state"][i]) == (episode, step + n_step)
 
 
+def test_a_run_without_valid_transitions_gives_empty_batches(tmp_path):
+    write_episodes(tmp_path / "run", [1], capacity=8, last_open=True)
+    run = data.open_run(tmp_path / "run")
+    assert not run.valid_mask().any()
+    assert run.get(np.zeros(0, np.int64))["state"].shape == (0, 84, 84, 4)
+
+
 def test_missing_file_names_it(tmp_path):
     write_episodes(tmp_path / "run", [30, 30], capacity=16)
     fmt.store_path(tmp_path / "run", "reward", 1).unlink()

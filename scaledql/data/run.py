@@ -263,6 +263,9 @@ def stack_windows(frames: np.ndarray, n_step: int, terminal: np.ndarray):
     import cv2
 
     width, batch = frames.shape[:2]
+    if batch == 0:
+        empty = np.zeros((0, 84, 84, fmt.STACK_SIZE), np.uint8)
+        return empty, empty.copy()
 
     def interleave(planes):
         merged = cv2.merge([p.reshape(batch * 84, 84) for p in planes])
