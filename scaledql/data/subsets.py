@@ -70,6 +70,7 @@ def open_game_runs(root: pathlib.Path, game: str, runs, subset: str | Subset) ->
             f"no data for {game} run(s) {[p.parent.name for p in missing]}: {missing[0]} does not "
             f"exist. Collect it with `scaledql collect --game {game} --out {missing[0]} ...` or "
             f"download it with `gsutil -m cp -R gs://atari-replay-datasets/dqn/{game}/"
-            f"{missing[0].parent.name} {pathlib.Path(root) / game}`"
+            f"{missing[0].parent.name} {pathlib.Path(root) / game}`; data kept elsewhere is "
+            "found with --set data.root=DIR (laid out as DIR/{Game}/{run}/replay_logs)"
         )
     return [open_subset(run_dir(root, game, r), subset) for r in runs]
