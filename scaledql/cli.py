@@ -100,11 +100,10 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_bench_sampler(args: argparse.Namespace) -> None:
+    from scaledql import envs
     from scaledql.data.bench import bench_sampler
 
-    games = [g.strip() for g in args.games.split(",")]
-    for game in games:
-        envs_check(game)
+    games = [envs.check_game(g.strip()) for g in args.games.split(",")]
     result = bench_sampler(
         games, args.steps_per_game, args.capacity, args.batch_size, args.batches, args.prefetch
     )
@@ -129,12 +128,6 @@ def cmd_bench_read(args: argparse.Namespace) -> None:
     print("open, index and 20 batches of 512 in a fresh process:")
     print(f"peak memory       {result['peak_anon_mb']:,.0f} MB (anonymous: heap and arrays)")
     print(f"peak RSS          {result['peak_rss_mb']:,.0f} MB (also counts mapped cache pages)")
-
-
-def envs_check(game: str) -> None:
-    from scaledql import envs
-
-    envs.check_game(game)
 
 
 def cmd_train(args: argparse.Namespace) -> None:

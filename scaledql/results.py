@@ -15,12 +15,12 @@ import pathlib
 import platform
 import shutil
 import subprocess
-import tempfile
 import time
 
 import numpy as np
 
 from scaledql import configs, scores
+from scaledql.atomic import write_json
 from scaledql.configs import Config
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,11 +44,7 @@ def load_record(config: Config) -> dict | None:
 def write_record(record: dict, path: pathlib.Path) -> None:
     """Writes atomically: a temp file in the same folder, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, record)
 
 
 def list_records() -> list[dict]:

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from scaledql import envs, losses, networks
+from scaledql.atomic import atomic_file
 from scaledql.configs import Config
 
 
@@ -185,12 +186,10 @@ def _read_metrics(path: pathlib.Path, up_to_step: int) -> list[dict]:
 
 
 def _write_metrics(path: pathlib.Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def train(

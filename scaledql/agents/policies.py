@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaledql import configs, envs, losses, networks, train
+from scaledql.atomic import atomic_file, write_json
 
 BEHAVIOUR_DQN_SETTINGS = [
     "network.encoder=nature",
@@ -41,10 +42,9 @@ def save_qnetwork(directory: pathlib.Path, config: configs.Config, params) -> No
     """Saves a Q-network as `config.json` + `params.msgpack` (what greedy-eps:DIR loads)."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / ".params.msgpack.tmp"
-    tmp.write_bytes(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
-    (directory / "config.json").write_text(json.dumps(configs.to_dict(config), indent=1))
-    tmp.replace(directory / "params.msgpack")
+    write_json(directory / "config.json", configs.to_dict(config))
+    with atomic_file(directory / "params.msgpack") as f:
+        f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
 
 
 def load_qnetwork(directory: pathlib.Path):

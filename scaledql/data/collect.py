@@ -15,14 +15,13 @@ of network code.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from typing import Protocol
 
 import numpy as np
 
 from scaledql import envs
+from scaledql.atomic import atomic_file, write_json
 from scaledql.data import format as fmt
 from scaledql.data.run import RunData
 from scaledql.data.writer import ReplayWriter
@@ -62,13 +61,6 @@ class RandomPolicy:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-
-
-def _write_json(path: pathlib.Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def read_log(run_dir: pathlib.Path) -> dict | None:
@@ -133,7 +125,7 @@ def collect(
             "agent_steps": state["done"],
             "episodes": len(log["episodes"]),
         }
-        _write_json(out_dir / LOG_NAME, log)
+        write_json(out_dir / LOG_NAME, log)
 
     writer.on_checkpoint = on_checkpoint
     env = envs.make_env(game, mode=mode, difficulty=difficulty, seed=seed + done)
@@ -168,7 +160,7 @@ def collect(
     writer.close()
     log["complete"] = True
     log["final_add_count"] = writer.add_count
-    _write_json(out_dir / LOG_NAME, log)
+    write_json(out_dir / LOG_NAME, log)
     return log
 
 
@@ -178,13 +170,10 @@ def _policy_state_path(out_dir: pathlib.Path) -> pathlib.Path:
 
 def _save_policy_state(out_dir: pathlib.Path, state: dict) -> None:
     """Saves a policy's state (arrays and JSON-able values) atomically."""
-    path = _policy_state_path(out_dir)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".policy_state.", suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_file(_policy_state_path(out_dir)) as f:
         arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
         meta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
         np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
 
 
 def _load_policy_state(out_dir: pathlib.Path) -> dict:

@@ -15,14 +15,14 @@ C is the buffer capacity (1,000,000 in the dataset). Global row g sits at positi
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import re
-import tempfile
 import zlib
 
 import numpy as np
 from isal import igzip
+
+from scaledql.atomic import atomic_file
 
 FRAME_SHAPE = (84, 84)
 STACK_SIZE = 4
@@ -144,15 +144,8 @@ def stream_rows(path: pathlib.Path, dtype: np.dtype, row_shape: tuple, chunk_row
 
 def write_array(path: pathlib.Path, array: np.ndarray, compresslevel: int = 1) -> None:
     """Writes `array` as a gzipped .npy (as Dopamine does), atomically: temp file, then rename."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, igzip.open(raw, "wb", compresslevel=compresslevel) as gz:
-            np.save(gz, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_file(path) as raw, igzip.open(raw, "wb", compresslevel=compresslevel) as gz:
+        np.save(gz, array, allow_pickle=False)
 
 
 @dataclasses.dataclass(frozen=True)
