@@ -58,17 +58,16 @@ def evaluate_game(
     q_fn = _policy_fn(config)
     rng = np.random.default_rng(seed)
 
-    def make(i):
-        return lambda: envs.make_env(
-            game,
-            mode=mode,
-            difficulty=difficulty,
-            sticky_action_prob=ec.sticky_action_prob,
-            max_frames=ec.max_frames,
-        )
-
+    make = functools.partial(
+        envs.make_env,
+        game,
+        mode=mode,
+        difficulty=difficulty,
+        sticky_action_prob=ec.sticky_action_prob,
+        max_frames=ec.max_frames,
+    )
     vec = gym.vector.SyncVectorEnv(
-        [make(i) for i in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
     frames, _ = vec.reset(seed=[seed * 1000 + i for i in range(num_envs)])
     stacks = np.zeros((num_envs, 84, 84, 4), np.uint8)
