@@ -171,17 +171,23 @@ def cpu() -> Config:
     """The book's default: a reduced-scale run on a laptop or a 2-core CPU machine.
 
     The five ablation games of Table 2, a ResNet-18 at 1/4 width (2.2M parameters), batch 64,
-    data collected here. Measured on 2 CPU cores: about 5 gradient steps/s (10.3 GFLOP a step),
-    so the 50k steps take about 2.7 hours of training. Provisional: the training issue tunes it
-    until it shows learning within about two hours.
+    on data collected here by an online DQN (100k agent steps a game, about 15 min a game).
+    Measured on 2 CPU cores: about 5 gradient steps/s (10.3 GFLOP a step), so the 30k steps
+    take about 1.6 hours, plus about 10 minutes of evaluation (10 episodes a game). A target
+    copy every 1000 steps gives 30 copies in the run. Provisional until its first record.
     """
     return Config(
         name="cpu",
         games=envs.ABLATION_GAMES,
         network=NetworkConfig(encoder="resnet18", width=0.25, mlp_sizes=(256,)),
         data=DataConfig(subset="all", behaviour="dqn", steps_per_game=100_000, capacity=10_000),
-        train=TrainConfig(batch_size=64, num_steps=50_000, checkpoint_every=5_000, log_every=500),
-        eval=EvalConfig(episodes=5),
+        train=TrainConfig(
+            batch_size=64,
+            target_update_period=1000,
+            num_steps=30_000,
+            checkpoint_every=2_500,
+            log_every=500,
+        ),
     )
 
 
