@@ -72,7 +72,9 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
     """{method: {metric: (point, low, high)}} with 95 % stratified-bootstrap intervals.
 
     score_dict: method -> (runs, games) normalised scores. IQM, median and mean come from
-    rliable (`get_interval_estimates`), as the paper reports them.
+    rliable (`get_interval_estimates`), as the paper reports them. Point estimates are exact;
+    `seed` is passed on, but with arch 7.2 rliable's resampling is not reproducible from it, so
+    interval endpoints vary by about the bootstrap noise (0.01 at 2000 repetitions) run to run.
     """
     from rliable import library as rly
     from rliable import metrics

@@ -175,22 +175,19 @@ def test_aggregates_agree_with_rliable_called_directly():
 
     rng = np.random.default_rng(0)
     score_dict = {"a": rng.normal(1, 0.5, (3, 10)), "b": rng.normal(0.5, 0.5, (3, 10))}
-    ours = scores.aggregate(score_dict, reps=500, seed=7)
-    for i, func in enumerate(
-        [metrics.aggregate_iqm, metrics.aggregate_median, metrics.aggregate_mean]
-    ):
+    ours = scores.aggregate(score_dict, reps=2000, seed=7)
+    funcs = [metrics.aggregate_iqm, metrics.aggregate_median, metrics.aggregate_mean]
+    for metric, func in zip(scores.METRICS, funcs, strict=True):
         points, intervals = rly.get_interval_estimates(
-            score_dict,
-            lambda s, f=func: np.array([f(s)]),
-            reps=500,
-            random_state=np.random.RandomState(7),
+            score_dict, lambda s, f=func: np.array([f(s)]), reps=2000
         )
         for method in score_dict:
-            metric = scores.METRICS[i]
-            assert ours[method][metric][0] == pytest.approx(points[method][0])
-            assert ours[method][metric][1:] == pytest.approx(
-                tuple(intervals[method][:, 0]), rel=0.05
-            )
+            point, low, high = ours[method][metric]
+            assert point == pytest.approx(points[method][0])  # point estimates: exact
+            assert low <= point <= high
+            # intervals: the same bootstrap, but rliable's resampling is not reproducible from
+            # a seed with this arch version, so allow for resampling noise (about 0.01 here)
+            assert (low, high) == pytest.approx(tuple(intervals[method][:, 0]), abs=0.05)
     # IQM by hand: the mean of the middle half of the 30 scores
     flat = np.sort(score_dict["a"].ravel())
     assert ours["a"]["IQM"][0] == pytest.approx(flat[7:23].mean(), rel=0.02)
