@@ -200,3 +200,11 @@ def test_normalisation_and_the_missing_pooyan_score():
     human, missing = scores.normalize({"Pooyan": [400.0], "Pong": [-3.05]})
     assert missing == ["Pooyan"] and human == {"Pong": pytest.approx(0.5)}
     assert len(scores.reference_scores()) == 45
+
+
+def test_performance_profile_is_the_fraction_of_scores_above_tau():
+    score_dict = {"a": np.array([[0.1, 0.5, 0.9, 1.5], [0.2, 0.6, 1.1, 2.0]])}
+    taus = np.array([0.0, 0.55, 1.0, 3.0])
+    profiles, _ = scores.performance_profiles(score_dict, taus, reps=50)
+    by_hand = [(score_dict["a"] > tau).mean() for tau in taus]  # 8/8, 5/8, 3/8, 0/8
+    np.testing.assert_allclose(profiles["a"], by_hand)
