@@ -184,6 +184,16 @@ def cmd_records(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_book(args: argparse.Namespace) -> None:
+    from scaledql import book
+
+    try:
+        book.run(args.preset, args.seed, args.fresh, only=args.only, build=not args.no_build)
+    except book.ChapterFailed as error:
+        print(f"scaledql book: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 def _iqm(values) -> float:
     from rliable import metrics
 
@@ -252,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats = data_kinds.add_parser("stats", help="episodes and returns of run directories")
     stats.add_argument("run_dirs", nargs="+", type=pathlib.Path)
     stats.set_defaults(func=cmd_data_stats)
+
+    book_cmd = commands.add_parser("book", help="execute the chapters (papermill), build the book")
+    book_cmd.add_argument("--preset", default="cpu", help="one of: smoke, cpu, gpu, paper")
+    book_cmd.add_argument("--seed", type=int, default=0)
+    book_cmd.add_argument("--fresh", action="store_true", help="retrain instead of reusing records")
+    book_cmd.add_argument("--only", nargs="+", help="execute only these chapters")
+    book_cmd.add_argument("--no-build", action="store_true", help="execute, skip the HTML build")
+    book_cmd.set_defaults(func=cmd_book)
 
     params = commands.add_parser("params", help="parameter counts of every encoder")
     _add_config_args(params, default_preset="paper")

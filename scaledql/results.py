@@ -133,10 +133,23 @@ def build_record(config: Config, train_result, returns: dict, runs, wall_times: 
     return json.loads(json.dumps(record))  # exactly what a later load of the file returns
 
 
-def run_or_load(config: Config, fresh: bool = False, progress: bool = True, workdir=None) -> dict:
-    """The record of `config`: loaded if one exists (and not `fresh`), else trained,
-    evaluated and written."""
-    if not fresh and (record := load_record(config)) is not None:
+def is_stale(record: dict, fresh: bool | str) -> bool:
+    """Whether `fresh` asks for `record` to be made again: True always; an ISO date when the
+    record is older than it (`make book FRESH=1` passes the build's start, so a run shared by
+    two chapters trains once); False never."""
+    if isinstance(fresh, str):
+        made = datetime.datetime.fromisoformat(record["provenance"]["date"])
+        return made < datetime.datetime.fromisoformat(fresh)
+    return bool(fresh)
+
+
+def run_or_load(
+    config: Config, fresh: bool | str = False, progress: bool = True, workdir=None
+) -> dict:
+    """The record of `config`: loaded if one exists and `fresh` does not make it stale (see
+    `is_stale`), else trained, evaluated and written."""
+    record = load_record(config)
+    if record is not None and not is_stale(record, fresh):
         return record
     from scaledql import data, evaluate, train
 
@@ -144,7 +157,9 @@ def run_or_load(config: Config, fresh: bool = False, progress: bool = True, work
     runs = data.open_training_data(config, progress)
     data_s = time.perf_counter() - started
     workdir = workdir or data.cache_root() / "train" / configs.config_hash(config)
-    if fresh and pathlib.Path(workdir).exists():
+    # A stale record's checkpoints would be resumed as if finished; a run without a record
+    # (killed before it wrote one) resumes from its last checkpoint instead.
+    if record is not None and pathlib.Path(workdir).exists():
         shutil.rmtree(workdir)
     result = train.train(config, workdir, runs=runs, progress=progress)
     eval_started = time.perf_counter()
@@ -159,3 +174,39 @@ def run_or_load(config: Config, fresh: bool = False, progress: bool = True, work
     record = build_record(config, result, returns, runs, wall)
     write_record(record, record_path(config))
     return record
+
+
+def normalized_episodes(records: list[dict], kind: str = "human") -> tuple[list[str], np.ndarray]:
+    """The games with a `kind` reference score, and their normalised returns, (episodes, games).
+
+    Each evaluation episode is one row; the records (e.g. one per seed) are stacked. Intervals
+    computed over these rows show evaluation noise, and training-seed noise only when several
+    seeds' records are given.
+    """
+    games = [g for g in records[0]["scores"] if scores.normalized_score(g, 0.0, kind) is not None]
+    rows = []
+    for record in records:
+        table = [
+            [scores.normalized_score(g, r, kind) for r in record["scores"][g]["returns"]]
+            for g in games
+        ]
+        rows.append(np.array(table).T)
+    return games, np.concatenate(rows, axis=0)
+
+
+def record_name(record: dict) -> str:
+    """PRESET/HASH.json: where the record lies under data/results."""
+    return f"{record['config']['name']}/{record['config_hash']}.json"
+
+
+def caption(text: str, records: list[dict]) -> str:
+    """`text` followed by the scale, preset, seeds, games and record files behind a figure."""
+    first = records[0]
+    seeds = sorted({r["config"]["seed"] for r in records})
+    games = ", ".join(first["config"]["games"])
+    names = ", ".join(sorted({record_name(r) for r in records}))
+    return (
+        f"{text} Preset `{first['config']['name']}` ({first['scale']}); "
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; games: {games}. "
+        f"Run records in data/results: {names}."
+    )

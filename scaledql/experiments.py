@@ -1,0 +1,110 @@
+"""The runs behind each chapter: which configs a chapter compares, at each preset.
+
+Chapters, the CLI and the tests build their runs here, so the same (preset, seed, settings)
+always gives the same configs and therefore the same run records. At reduced presets the
+scaling and ablation sweeps are smaller than the paper's; `SWEEP_SETTINGS` and `SCALING_SIZES`
+say exactly how, and the chapters print them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+from collections.abc import Iterable
+
+from scaledql import configs
+from scaledql.configs import Config
+
+# Settings every sweep run (scaling, ablations) gets on top of its preset, to fit the preset's
+# time budget: a sweep has 9 or 5 runs where the multi-game chapter has 2.
+SWEEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "smoke": (),
+    "cpu": ("train.num_steps=10000", "train.checkpoint_every=2500"),
+    "gpu": (),
+    "paper": (),
+}
+
+# (encoder, width) of the ResNet sizes and the widths of the IMPALA sizes in the scaling sweep.
+# The paper varies ResNet depth (34 to 152) at full width; on a CPU only narrow ResNet-18s fit,
+# so there the size changes with width instead.
+SCALING_SIZES: dict[str, dict[str, tuple]] = {
+    "smoke": {"resnet": (("resnet18", 1 / 32), ("resnet18", 1 / 16), ("resnet18", 1 / 8)),
+              "impala": (0.25, 0.5, 1.0)},
+    "cpu": {"resnet": (("resnet18", 1 / 16), ("resnet18", 1 / 8), ("resnet18", 1 / 4)),
+            "impala": (1.0, 2.0, 4.0)},
+    "gpu": {"resnet": (("resnet18", 1.0), ("resnet34", 1.0), ("resnet50", 1.0)),
+            "impala": (1.0, 2.0, 4.0)},
+    "paper": {"resnet": (("resnet34", 1.0), ("resnet50", 1.0), ("resnet101", 1.0),
+                         ("resnet152", 1.0)),
+              "impala": (1.0, 2.0, 4.0)},
+}  # fmt: skip
+
+# name -> (label of the variant, the settings that make it from Scaled QL)
+ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "TD loss": ("MSE", ("loss.kind=mse",)),
+    "feature normalisation": ("without", ("network.feature_norm=false",)),
+    "readout": ("mean pooling", ("network.readout=pool",)),
+    "conservatism": ("CQL alpha 0", ("loss.cql_alpha=0",)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SizePoint:
+    """One run of the scaling sweep: its family, a label for its size, and its config."""
+
+    family: str
+    label: str
+    config: Config
+
+
+def chapter_config(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> Config:
+    """The preset, with the chapter's seed and a reader's `key=value` changes."""
+    return configs.override(dataclasses.replace(configs.preset(preset), seed=seed), settings)
+
+
+def sweep_config(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> Config:
+    """The base of a sweep: the preset, its `SWEEP_SETTINGS`, then the reader's changes."""
+    return chapter_config(preset, seed, (*SWEEP_SETTINGS[preset], *settings))
+
+
+def multi_game(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> dict[str, Config]:
+    """Scaled QL and BC with the same network and data (the paper's Fig. 2 and 5)."""
+    scaled_ql = chapter_config(preset, seed, settings)
+    return {"Scaled QL": scaled_ql, "BC": configs.override(scaled_ql, ["loss.kind=bc"])}
+
+
+def scaling(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> list[SizePoint]:
+    """The sizes of the paper's Fig. 6: ResNet with C51, ResNet with MSE, IMPALA with C51."""
+    base = sweep_config(preset, seed, settings)
+    sizes = SCALING_SIZES[preset]
+    points = []
+    for loss in ("c51", "mse"):
+        for encoder, width in sizes["resnet"]:
+            changes = [f"network.encoder={encoder}", f"network.width={width}", f"loss.kind={loss}"]
+            label = f"{encoder} {_width_label(width)}"
+            points.append(
+                SizePoint(f"ResNet + {loss.upper()}", label, configs.override(base, changes))
+            )
+    for width in sizes["impala"]:
+        changes = ["network.encoder=impala", f"network.width={width}", "loss.kind=c51"]
+        points.append(
+            SizePoint(
+                "IMPALA + C51", f"impala {_width_label(width)}", configs.override(base, changes)
+            )
+        )
+    return points
+
+
+def ablations(
+    preset: str, seed: int = 0, settings: Iterable[str] = ()
+) -> tuple[Config, dict[str, tuple[str, Config]]]:
+    """Scaled QL and, for each ablation of Tables 1-2 and Appendix B.3-B.4, its variant."""
+    base = sweep_config(preset, seed, settings)
+    return base, {
+        name: (label, configs.override(base, changes))
+        for name, (label, changes) in ABLATIONS.items()
+    }
+
+
+def _width_label(width: float) -> str:
+    return f"x{fractions.Fraction(width).limit_denominator(64)}"

@@ -1,0 +1,213 @@
+"""The book's figures, in one style: seaborn's colour-blind palette, as rliable draws them.
+
+Every function returns a matplotlib Figure and computes nothing but layout; the numbers come
+from `scores` and `results`. `show(figure, caption)` displays a figure with its caption below
+it, which is how chapters put the preset, seeds, games and record names under every figure.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import seaborn as sns
+
+PALETTE = sns.color_palette("colorblind")
+PAPER_MARKER = {"marker": "D", "s": 60, "facecolors": "none", "linewidths": 1.5, "zorder": 3}
+
+
+def style() -> None:
+    """The book's matplotlib style; chapters call it once."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "axes.titlesize": "medium"})
+
+
+def colours(names) -> dict[str, tuple]:
+    """A fixed colour for each name, in order of the palette."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def show(figure, caption: str) -> None:
+    """Displays `figure` inline with `caption` in italics below it, then closes it."""
+    from IPython.display import Markdown, display
+
+    display(figure)
+    display(Markdown(f"*{caption}*"))
+    plt.close(figure)
+
+
+def frame_strip(frames: np.ndarray, titles: list[str]):
+    """frames: (N, 84, 84) uint8 greyscale observations, one panel each."""
+    figure, axes = plt.subplots(1, len(frames), figsize=(1.6 * len(frames), 2.0))
+    for ax, frame, title in zip(np.atleast_1d(axes), frames, titles, strict=True):
+        ax.imshow(frame, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize="small")
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def grouped_bars(values: dict[str, dict[str, float]], ylabel: str, reference: float | None = None):
+    """values[series][game]: one group of bars per game, one bar per series."""
+    series = list(values)
+    games = list(next(iter(values.values())))
+    palette = colours(series)
+    width = 0.8 / len(series)
+    figure, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(games)), 3.2))
+    for i, name in enumerate(series):
+        xs = np.arange(len(games)) + (i - (len(series) - 1) / 2) * width
+        heights = [values[name].get(game, np.nan) for game in games]
+        ax.bar(xs, heights, width, label=name, color=palette[name])
+    if reference is not None:
+        ax.axhline(reference, color="0.3", linewidth=1, linestyle="--")
+    ax.set_xticks(np.arange(len(games)), games, rotation=20)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small", ncols=min(len(series), 4))
+    figure.tight_layout()
+    return figure
+
+
+def interval_estimates(
+    estimates: dict[str, dict[str, tuple[float, float, float]]],
+    metrics: tuple[str, ...],
+    paper: dict[str, dict[str, float]] | None = None,
+    xlabel: str = "Human-normalised score (%)",
+):
+    """One panel per metric: each method's point estimate and 95 % interval as a bar.
+
+    estimates[method][metric] = (point, low, high) as fractions; paper[method][metric] is the
+    paper's value in percent, drawn as a hollow diamond on its own row ("paper: METHOD").
+    """
+    paper = paper or {}
+    rows = [(m, "ours") for m in estimates] + [(m, "paper") for m in paper]
+    palette = colours(dict.fromkeys([m for m, _ in rows]))
+    figure, axes = plt.subplots(
+        1, len(metrics), figsize=(3.2 * len(metrics), 0.45 * len(rows) + 1.2), sharey=True
+    )
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for y, (method, kind) in enumerate(rows):
+            if kind == "ours":
+                point, low, high = (100 * v for v in estimates[method][metric])
+                ax.barh(y, high - low, left=low, height=0.6, color=palette[method], alpha=0.75)
+                ax.vlines(point, y - 0.3, y + 0.3, color="black", linewidth=1.5)
+            elif metric in paper[method]:
+                ax.scatter(paper[method][metric], y, edgecolors=palette[method], **PAPER_MARKER)
+        ax.set_title(metric)
+        ax.set_xlabel(xlabel)
+    labels = [m if kind == "ours" else f"paper: {m}" for m, kind in rows]
+    np.atleast_1d(axes)[0].set_yticks(range(len(rows)), labels)
+    np.atleast_1d(axes)[0].invert_yaxis()
+    figure.tight_layout()
+    return figure
+
+
+def performance_profiles(taus: np.ndarray, profiles: dict, intervals: dict):
+    """Fraction of (episode, game) scores above each tau, per method, with 95 % bands."""
+    palette = colours(profiles)
+    figure, ax = plt.subplots(figsize=(5.0, 3.2))
+    for method, profile in profiles.items():
+        ax.plot(taus, profile, color=palette[method], label=method, linewidth=2)
+        low, high = intervals[method]
+        ax.fill_between(taus, low, high, color=palette[method], alpha=0.2)
+    ax.set_xlabel(r"Human-normalised score $\tau$")
+    ax.set_ylabel(r"Fraction of scores $> \tau$")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def scaling_curves(curves: dict[str, list[tuple[int, float, float, float]]], ylabel: str):
+    """curves[family] = [(parameters, point, low, high)]: score against size on a log axis."""
+    palette = colours(curves)
+    figure, ax = plt.subplots(figsize=(5.0, 3.4))
+    for family, points in curves.items():
+        params, point, low, high = (np.asarray(v, float) for v in zip(*sorted(points), strict=True))
+        ax.plot(params, point, "o-", color=palette[family], label=family, linewidth=2)
+        ax.fill_between(params, low, high, color=palette[family], alpha=0.15)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("Parameters")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def _count_label(value: float, _position=None) -> str:
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def learning_curves(curves: dict[str, list[dict]], keys: tuple[str, ...]):
+    """curves[label] = a record's learning curve (rows with `step` and each key)."""
+    palette = colours(curves)
+    figure, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.8))
+    for ax, key in zip(np.atleast_1d(axes), keys, strict=True):
+        for label, rows in curves.items():
+            steps = [row["step"] for row in rows if key in row]
+            ax.plot(
+                steps, [row[key] for row in rows if key in row], label=label, color=palette[label]
+            )
+        ax.set_title(key)
+        ax.set_xlabel("gradient step")
+    np.atleast_1d(axes)[0].legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def distribution_projection(support, probs, shifted, projected):
+    """C51's projection. support (K,): the fixed atoms; probs (K,): the next-state distribution
+    on them; shifted (K,): the atoms r + gamma z_j it moves to; projected (K,): its mass back
+    on the support."""
+    figure, axes = plt.subplots(1, 2, figsize=(8.0, 2.8), sharey=True)
+    width = 0.8 * (support[1] - support[0])
+    axes[0].bar(support, probs, width=width, color="0.75", label=r"$Z(s', a^*)$ on $z_j$")
+    axes[0].vlines(shifted, 0, probs, color=PALETTE[0], label=r"moved to $r + \gamma z_j$")
+    axes[0].set_title("target before projection")
+    axes[1].bar(support, projected, width=width, color=PALETTE[1])
+    axes[1].set_title(r"$\Pi$: projected onto the fixed atoms")
+    for ax in axes:
+        ax.set_xlabel("return")
+    axes[0].set_ylabel("probability")
+    axes[0].legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def stacked_counts(counts: dict[str, dict[str, int]], xlabel: str = "Parameters (millions)"):
+    """counts[name][part]: one horizontal bar per name, split into its parts."""
+    names = list(counts)
+    parts = list(next(iter(counts.values())))
+    palette = colours(parts)
+    figure, ax = plt.subplots(figsize=(6.0, 0.4 * len(names) + 1.2))
+    left = np.zeros(len(names))
+    for part in parts:
+        widths = np.array([counts[n][part] for n in names]) / 1e6
+        ax.barh(names, widths, left=left, label=part, color=palette[part])
+        left += widths
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def ablation_pairs(rows: list[tuple[str, str, float, str, float | None]], ylabel: str):
+    """rows: (ablation, baseline label, baseline score, variant label, variant score).
+
+    One panel per ablation: the two settings' scores side by side.
+    """
+    figure, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 3.0), sharey=True)
+    for ax, (title, base_label, base, variant_label, variant) in zip(
+        np.atleast_1d(axes), rows, strict=True
+    ):
+        ax.bar([0, 1], [base, variant], color=[PALETTE[0], PALETTE[1]])
+        ax.set_xticks([0, 1], [base_label, variant_label], fontsize="small")
+        ax.set_title(title, fontsize="small")
+    np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    figure.tight_layout()
+    return figure

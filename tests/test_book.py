@@ -1,0 +1,111 @@
+"""The book: chapter sources, the papermill pipeline, and every chapter executed at `smoke`."""
+
+import pathlib
+import shutil
+import subprocess
+
+import jupytext
+import nbformat
+import pytest
+
+from scaledql import book
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHAPTERS = book.chapter_names()
+PARAMETERS = {"preset", "seed", "fresh"}
+
+
+def test_toc_lists_the_chapters_in_order_and_each_has_a_source():
+    assert CHAPTERS == ["02_data", "03_method", "04_multi_game", "05_scaling", "06_ablations"]
+    for name in CHAPTERS:
+        assert (ROOT / "book" / f"{name}.md").exists()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_each_chapter_has_one_parameters_cell_with_preset_seed_fresh(name):
+    notebook = jupytext.read(ROOT / "book" / f"{name}.md")
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name} needs exactly one cell tagged parameters"
+    assigned = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
+    assert PARAMETERS <= assigned
+
+
+def test_no_committed_source_holds_outputs():
+    tracked = subprocess.run(
+        ["git", "ls-files", "book"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "git ls-files found no book sources"
+    assert not [f for f in tracked if f.endswith(".ipynb")], "executed notebooks are build outputs"
+    assert not [f for f in tracked if f.startswith("book/_executed")]
+
+
+def toy_book(tmp_path, chapter_source: str) -> pathlib.Path:
+    """A one-chapter book in tmp_path with the repository's _config.yml."""
+    (tmp_path / "book").mkdir()
+    shutil.copy(ROOT / "_config.yml", tmp_path)
+    shutil.copy(ROOT / "book" / "intro.md", tmp_path / "book")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: book/_executed/toy\n  - file: book/_executed/execution\n"
+    )
+    header = "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+    header += "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n"
+    header += "---\n\n# Toy\n\n"
+    params = "```{code-cell} ipython3\n:tags: [parameters]\npreset = 'cpu'\nseed = 0\n"
+    params += "fresh = False\n```\n\n"
+    (tmp_path / "book" / "toy.md").write_text(header + params + chapter_source)
+    return tmp_path
+
+
+def test_a_failing_chapter_stops_the_build_naming_the_chapter(tmp_path):
+    root = toy_book(tmp_path, "```{code-cell} ipython3\nraise RuntimeError('boom in toy')\n```\n")
+    with pytest.raises(book.ChapterFailed, match=r"chapter toy .*RuntimeError: boom in toy"):
+        book.run("smoke", root=root)
+    assert not (root / "book" / "_executed" / "toy.ipynb").exists()
+    assert (root / "book" / "_executed" / "toy.failed.ipynb").exists()
+
+
+def test_parameters_reach_the_chapter_and_figures_survive_an_agg_backend(tmp_path, monkeypatch):
+    # With MPLBACKEND=agg inherited by the kernel, inline figures vanish silently (trap 1).
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    cell = (
+        "```{code-cell} ipython3\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([0, 1]); plt.title(f'{preset} {seed}'); plt.show()\nprint(preset, seed)\n```\n"
+    )
+    root = toy_book(tmp_path, cell)
+    rows = book.run("smoke", seed=3, root=root)
+    assert [r["chapter"] for r in rows] == ["toy"]
+    executed = nbformat.read(root / "book" / "_executed" / "toy.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("smoke 3" in o.get("text", "") for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert (root / "_build" / "html" / "book" / "_executed" / "toy.html").exists()
+    assert "toy" in (root / "book" / "_executed" / "execution.md").read_text()
+
+
+def test_an_unknown_preset_or_chapter_fails_before_executing(tmp_path):
+    root = toy_book(tmp_path, "")
+    with pytest.raises(ValueError, match="unknown preset 'big'"):
+        book.run("big", root=root)
+    with pytest.raises(ValueError, match="unknown chapters"):
+        book.run("smoke", only=["nope"], root=root)
+
+
+@pytest.mark.slow
+def test_every_chapter_executes_at_smoke_with_figures_and_the_book_builds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+    root = tmp_path / "book_copy"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_executed"))
+    rows = book.run("smoke", fresh=True, root=root)  # builds with -W: any warning fails
+    assert [r["chapter"] for r in rows] == CHAPTERS
+    for name in CHAPTERS:
+        executed = nbformat.read(root / "book" / "_executed" / f"{name}.ipynb", as_version=4)
+        outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        images = [o for o in outputs if "image/png" in o.get("data", {})]
+        assert images, f"{name} executed without a single figure"
+        assert (root / "_build" / "html" / "book" / "_executed" / f"{name}.html").exists()
+    assert {p.parent.name for p in (tmp_path / "results").glob("*/*.json")} == {"smoke"}

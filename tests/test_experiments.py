@@ -1,0 +1,100 @@
+"""Each chapter's runs, the paper's tables, and the record helpers the chapters use."""
+
+import csv
+import pathlib
+
+import numpy as np
+import pytest
+
+from scaledql import configs, experiments, networks, paper, results
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def differences(base, other) -> set[str]:
+    """The setting names whose values differ between two configs."""
+    base_settings = set(configs.changed_settings(base))
+    return {s.split("=")[0] for s in configs.changed_settings(other) if s not in base_settings}
+
+
+@pytest.mark.parametrize("preset", list(configs.PRESETS))
+def test_multi_game_compares_scaled_ql_and_bc_on_the_same_everything_else(preset):
+    runs = experiments.multi_game(preset, seed=2, settings=["loss.cql_alpha=0.1"])
+    assert runs["Scaled QL"].seed == 2 and runs["Scaled QL"].loss.cql_alpha == 0.1
+    assert differences(runs["Scaled QL"], runs["BC"]) == {"loss.kind"}
+    assert runs["BC"].loss.kind == "bc"
+
+
+@pytest.mark.parametrize("preset", list(configs.PRESETS))
+def test_each_ablation_changes_exactly_its_setting(preset):
+    base, variants = experiments.ablations(preset)
+    expected = {
+        name: {c.split("=")[0] for c in changes}
+        for name, (_, changes) in experiments.ABLATIONS.items()
+    }
+    assert {name: differences(base, config) for name, (_, config) in variants.items()} == expected
+
+
+@pytest.mark.parametrize("preset", list(configs.PRESETS))
+def test_scaling_has_three_or_more_growing_sizes_per_family(preset):
+    points = experiments.scaling(preset)
+    families = {p.family for p in points}
+    assert families == {"ResNet + C51", "ResNet + MSE", "IMPALA + C51"}
+    for family in families:
+        sizes = [networks.param_count(p.config) for p in points if p.family == family]
+        assert len(sizes) >= 3 and sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+        assert len({p.config.loss.kind for p in points if p.family == family}) == 1
+
+
+def test_sweeps_carry_the_preset_budget_and_the_readers_settings_win():
+    base, _ = experiments.ablations("cpu", settings=["train.num_steps=123"])
+    assert base.train.num_steps == 123
+    assert experiments.sweep_config("cpu").train.num_steps == 10_000
+    assert experiments.sweep_config("smoke") == configs.preset("smoke")
+
+
+def test_paper_tables_hold_the_reported_numbers():
+    with open(ROOT / "data" / "paper" / "aggregates.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+    assert (
+        paper.reported("aggregates", method="Scaled QL", data="initial 20 % (sub-optimal)") == 77.8
+    )
+    assert paper.reported("table1_loss_capacity", encoder="resnet101", loss="c51") == 98.9
+    assert paper.reported("table2_feature_norm", encoder="resnet34", feature_norm="false") == 50.9
+    with pytest.raises(KeyError, match="2 rows"):
+        paper.reported("table1_loss_capacity", encoder="resnet50")
+    with pytest.raises(FileNotFoundError, match="aggregates"):
+        paper.table("table9")
+
+
+def record(games_returns: dict, date: str = "2026-01-01T00:00:00+00:00", seed: int = 0) -> dict:
+    return {
+        "config": {"name": "cpu", "seed": seed, "games": list(games_returns)},
+        "config_hash": "abc",
+        "scale": "reduced scale (cpu)",
+        "scores": {g: {"returns": r} for g, r in games_returns.items()},
+        "provenance": {"date": date},
+    }
+
+
+def test_normalized_episodes_by_hand_and_without_pooyan():
+    # Pong: random -20.7, human 14.6; Breakout: random 1.7, human 30.5 (DQN's Atari-57 table)
+    first = record({"Pong": [-20.7, 14.6], "Breakout": [1.7, 16.1], "Pooyan": [500.0, 600.0]})
+    second = record({"Pong": [-3.05, -20.7], "Breakout": [30.5, 1.7], "Pooyan": [1.0, 2.0]}, seed=1)
+    games, matrix = results.normalized_episodes([first, second])
+    assert games == ["Pong", "Breakout"]
+    np.testing.assert_allclose(matrix, [[0, 0], [1, 0.5], [0.5, 1], [0, 0]], atol=1e-12)
+
+
+def test_is_stale_by_date_and_flag():
+    made = record({"Pong": [0.0]}, date="2026-11-21T08:00:00+00:00")
+    assert results.is_stale(made, True) and not results.is_stale(made, False)
+    assert results.is_stale(made, "2026-11-21T09:00:00+00:00")
+    assert not results.is_stale(made, "2026-11-21T07:59:59+00:00")
+
+
+def test_caption_names_preset_seeds_games_and_records():
+    text = results.caption("Returns.", [record({"Pong": [0.0]}), record({"Pong": [1.0]}, seed=1)])
+    assert text.startswith("Returns. Preset `cpu` (reduced scale (cpu)); seeds 0, 1; games: Pong.")
+    assert text.endswith("data/results: cpu/abc.json.")
