@@ -184,6 +184,21 @@ def cmd_records(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_runs(args: argparse.Namespace) -> None:
+    from scaledql import experiments, results
+
+    planned = experiments.book_runs(args.preset, args.seed)
+    missing = [config for _, _, config in planned if results.load_record(config) is None]
+    for chapter, label, config in planned:
+        state = "missing " if any(config is m for m in missing) else "recorded"
+        run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
+        print(f"{state} {run} {configs.command(config)}")
+    print(f"{len(planned) - len(missing)} of {len(planned)} runs recorded at preset {args.preset}")
+    for i, config in enumerate(missing if args.train else [], 1):
+        print(f"training {i}/{len(missing)}: {configs.command(config)}", flush=True)
+        results.run_or_load(config)
+
+
 def cmd_book(args: argparse.Namespace) -> None:
     from scaledql import book
 
@@ -262,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats = data_kinds.add_parser("stats", help="episodes and returns of run directories")
     stats.add_argument("run_dirs", nargs="+", type=pathlib.Path)
     stats.set_defaults(func=cmd_data_stats)
+
+    runs = commands.add_parser("runs", help="every run the book needs at a preset, and its state")
+    runs.add_argument("--preset", default="cpu", help="one of: smoke, cpu, gpu, paper")
+    runs.add_argument("--seed", type=int, default=0)
+    runs.add_argument("--train", action="store_true", help="train the missing runs, in order")
+    runs.set_defaults(func=cmd_runs)
 
     book_cmd = commands.add_parser("book", help="execute the chapters (papermill), build the book")
     book_cmd.add_argument("--preset", default="cpu", help="one of: smoke, cpu, gpu, paper")

@@ -19,19 +19,22 @@ from scaledql.configs import Config
 # time budget: a sweep has 9 or 5 runs where the multi-game chapter has 2.
 SWEEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "smoke": (),
-    "cpu": ("train.num_steps=10000", "train.checkpoint_every=2500"),
+    "cpu": ("train.num_steps=10000",),
     "gpu": (),
     "paper": (),
 }
 
 # (encoder, width) of the ResNet sizes and the widths of the IMPALA sizes in the scaling sweep.
 # The paper varies ResNet depth (34 to 152) at full width; on a CPU only narrow ResNet-18s fit,
-# so there the size changes with width instead.
+# so there the size changes with width instead. IMPALA keeps the full 84x84 resolution in its
+# first stage, so it costs far more per parameter: with the cpu preset's batch, XLA counts
+# 26.6 GFLOP a step at width 1 and 391 at width 4, against 10.3 for ResNet-18 x1/4; on a CPU
+# its widths are therefore 1/8 to 1/2.
 SCALING_SIZES: dict[str, dict[str, tuple]] = {
     "smoke": {"resnet": (("resnet18", 1 / 32), ("resnet18", 1 / 16), ("resnet18", 1 / 8)),
-              "impala": (0.25, 0.5, 1.0)},
+              "impala": (0.125, 0.25, 0.5)},
     "cpu": {"resnet": (("resnet18", 1 / 16), ("resnet18", 1 / 8), ("resnet18", 1 / 4)),
-            "impala": (1.0, 2.0, 4.0)},
+            "impala": (0.125, 0.25, 0.5)},
     "gpu": {"resnet": (("resnet18", 1.0), ("resnet34", 1.0), ("resnet50", 1.0)),
             "impala": (1.0, 2.0, 4.0)},
     "paper": {"resnet": (("resnet34", 1.0), ("resnet50", 1.0), ("resnet101", 1.0),
@@ -108,3 +111,21 @@ def ablations(
 
 def _width_label(width: float) -> str:
     return f"x{fractions.Fraction(width).limit_denominator(64)}"
+
+
+def book_runs(preset: str, seed: int = 0) -> list[tuple[str, str, Config]]:
+    """(chapter, label, config) of every run the book's chapters load at `preset`, in the order
+    the chapters run them; a config that several chapters share is listed once, first."""
+    base, variants = ablations(preset, seed)
+    planned = [
+        *(("04_multi_game", name, c) for name, c in multi_game(preset, seed).items()),
+        *(("05_scaling", f"{p.family}, {p.label}", p.config) for p in scaling(preset, seed)),
+        ("06_ablations", "Scaled QL", base),
+        *(("06_ablations", f"{name}: {label}", c) for name, (label, c) in variants.items()),
+    ]
+    seen, runs = set(), []
+    for chapter, label, config in planned:
+        if (key := configs.config_hash(config)) not in seen:
+            seen.add(key)
+            runs.append((chapter, label, config))
+    return runs

@@ -117,7 +117,9 @@ def performance_profiles(taus: np.ndarray, profiles: dict, intervals: dict):
     return figure
 
 
-def scaling_curves(curves: dict[str, list[tuple[int, float, float, float]]], ylabel: str):
+def scaling_curves(
+    curves: dict[str, list[tuple[int, float, float, float]]], ylabel: str, xlabel: str
+):
     """curves[family] = [(parameters, point, low, high)]: score against size on a log axis."""
     palette = colours(curves)
     figure, ax = plt.subplots(figsize=(5.0, 3.4))
@@ -128,7 +130,7 @@ def scaling_curves(curves: dict[str, list[tuple[int, float, float, float]]], yla
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("Parameters")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     figure.tight_layout()
