@@ -138,6 +138,21 @@ def build_html(root: pathlib.Path = REPO_ROOT) -> None:
     subprocess.run(command, cwd=root, check=True)
 
 
+def _report_missing_runs(preset: str, seed: int, fresh: bool) -> None:
+    """Says up front how many runs the chapters will train rather than load."""
+    from scaledql import experiments, results
+
+    planned = experiments.book_runs(preset, seed)
+    missing = len(planned) if fresh else sum(results.load_record(c) is None for _, _, c in planned)
+    if missing:
+        print(
+            f"{missing} of the {len(planned)} runs the chapters use at preset {preset} have no "
+            f"record{' (or are retrained: --fresh)' if fresh else ''}; the chapters train them "
+            f"(`scaledql runs --preset {preset}` lists them with their commands).",
+            flush=True,
+        )
+
+
 def run(
     preset: str,
     seed: int = 0,
@@ -158,6 +173,7 @@ def run(
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; the book's chapters: {', '.join(names)}")
+    _report_missing_runs(preset, seed, fresh)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     parameters = {"preset": preset, "seed": seed, "fresh": started if fresh else False}
     rows = []

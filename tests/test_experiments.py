@@ -98,3 +98,22 @@ def test_caption_names_preset_seeds_games_and_records():
     text = results.caption("Returns.", [record({"Pong": [0.0]}), record({"Pong": [1.0]}, seed=1)])
     assert text.startswith("Returns. Preset `cpu` (reduced scale (cpu)); seeds 0, 1; games: Pong.")
     assert text.endswith("data/results: cpu/abc.json.")
+
+
+def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
+    tmp_path, monkeypatch, capsys
+):
+    from scaledql import cli
+
+    planned = experiments.book_runs("cpu")
+    hashes = [configs.config_hash(c) for _, _, c in planned]
+    assert len(hashes) == len(set(hashes)) == 14  # 2 + 9 + 5, less the two shared runs
+    assert [chapter for chapter, _, _ in planned][:2] == ["04_multi_game"] * 2
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / f"{hashes[0]}.json").write_text("{}")
+    assert cli.main(["runs", "--preset", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"recorded 04_multi_game  {hashes[0]}" in out
+    assert "1 of 14 runs recorded at preset cpu" in out
+    assert "scaledql train --preset cpu --set loss.kind=bc" in out
