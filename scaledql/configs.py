@@ -350,9 +350,29 @@ def from_dict(data: dict) -> Config:
     return build(Config, data)
 
 
+def default_value(key: str):
+    """The dataclass default of a setting name, e.g. `network.width` -> 1.0 (`games`: none)."""
+    section, _, field = key.rpartition(".")
+    if not section:
+        default = next(f.default for f in dataclasses.fields(Config) if f.name == field)
+        return None if default is dataclasses.MISSING else default
+    return getattr(typing.get_type_hints(Config)[section](), field)
+
+
 def config_hash(config: Config) -> str:
-    """A short, stable hash of every setting but the data's location; records are found by it."""
-    settings = to_dict(config)
-    del settings["data"]["root"]  # where the data lies does not change what it is
+    """A short, stable hash of what defines a run; records are found by it.
+
+    It covers the preset name, the games and every setting that differs from its dataclass
+    default, but not where the data lies (`data.root`). Hashing only the departures from the
+    defaults means a setting added later, whose default keeps the old behaviour, leaves every
+    existing hash and record valid. The defaults themselves must never change (the paper's
+    settings and our documented assumptions); tests/test_configs.py pins them.
+    """
+    settings = {"name": config.name, "games": list(config.games)}
+    for key in setting_names(config):
+        section, _, field = key.rpartition(".")
+        value = getattr(getattr(config, section), field) if section else getattr(config, field)
+        if key not in ("games", "data.root") and value != default_value(key):
+            settings[key] = list(value) if isinstance(value, tuple) else value
     text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

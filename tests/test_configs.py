@@ -86,6 +86,67 @@ def test_replace_works_and_hash_follows_every_setting():
         base.seed = 1
 
 
+# Hand-copied from the dataclasses when records were first committed. Hashes cover only the
+# departures from these defaults, so changing one would silently change what old records mean:
+# add a new setting instead (its default must keep the old behaviour).
+PINNED_DEFAULTS = {
+    "seed": 0,
+    "network.encoder": "resnet101",
+    "network.width": 1.0,
+    "network.readout": "spatial",
+    "network.spatial_features": 8,
+    "network.norm_groups": 4,
+    "network.mlp_sizes": (512,),
+    "network.feature_norm": True,
+    "network.dtype": "float32",
+    "loss.kind": "c51",
+    "loss.num_atoms": 51,
+    "loss.v_min": -10.0,
+    "loss.v_max": 10.0,
+    "loss.cql_alpha": 0.05,
+    "loss.discount": 0.99,
+    "loss.n_step": 1,
+    "data.source": "collected",
+    "data.subset": "initial:20",
+    "data.runs": (1,),
+    "data.behaviour": "dqn",
+    "data.steps_per_game": 50_000_000,
+    "data.capacity": 1_000_000,
+    "data.root": "",
+    "train.batch_size": 512,
+    "train.learning_rate": 2e-4,
+    "train.adam_eps": 3.125e-4,
+    "train.grad_clip_norm": None,
+    "train.target_update_period": 2000,
+    "train.num_steps": 1_000_000,
+    "train.steps_per_call": 1,
+    "train.checkpoint_every": 50_000,
+    "train.log_every": 1_000,
+    "eval.episodes": 10,
+    "eval.epsilon": 0.001,
+    "eval.max_frames": 108_000,
+    "eval.sticky_action_prob": 0.25,
+}
+
+
+def test_defaults_never_change():
+    assert {key: configs.default_value(key) for key in PINNED_DEFAULTS} == PINNED_DEFAULTS
+
+
+def test_hash_covers_each_departure_from_the_defaults_but_not_the_data_root():
+    base = configs.preset("cpu")
+    assert configs.config_hash(base) == configs.config_hash(
+        configs.override(base, ["data.root=/elsewhere"])
+    )
+    changes = ["seed=1", "games=Pong", "network.width=0.5", "loss.cql_alpha=0", "eval.episodes=3"]
+    hashes = {configs.config_hash(configs.override(base, [c])) for c in changes}
+    assert len(hashes) == len(changes) and configs.config_hash(base) not in hashes
+    # a setting restated at its default value is no departure
+    assert configs.config_hash(base) == configs.config_hash(
+        configs.override(base, ["network.readout=spatial"])
+    )
+
+
 def test_configs_import_no_jax():
     import subprocess
     import sys
