@@ -51,6 +51,33 @@ ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# A chapter's named knobs and the setting each one sets (see `knob_settings`).
+KNOBS = {
+    "games": "games",
+    "encoder": "network.encoder",
+    "width": "network.width",
+    "loss": "loss.kind",
+    "cql_alpha": "loss.cql_alpha",
+    "num_steps": "train.num_steps",
+}
+
+
+def knob_settings(**knobs) -> list[str]:
+    """`key=value` settings for the knobs a chapter's parameters cell names, skipping those
+    left empty (None, "" or []): `knob_settings(games=["Pong"], cql_alpha=0.5)` ->
+    `["games=Pong", "loss.cql_alpha=0.5"]`."""
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise ValueError(f"unknown knobs {unknown}; the chapters' knobs are: {', '.join(KNOBS)}")
+    settings = []
+    for name, value in knobs.items():
+        if value is None or value == "" or (isinstance(value, list | tuple) and not value):
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        settings.append(f"{KNOBS[name]}={text}")
+    return settings
+
+
 @dataclasses.dataclass(frozen=True)
 class SizePoint:
     """One run of the scaling sweep: its family, a label for its size, and its config."""

@@ -117,3 +117,14 @@ def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
     assert f"recorded 04_multi_game  {hashes[0]}" in out
     assert "1 of 14 runs recorded at preset cpu" in out
     assert "scaledql train --preset cpu --set loss.kind=bc" in out
+
+
+def test_knob_settings_skip_empty_knobs_and_reject_unknown_ones():
+    settings = experiments.knob_settings(
+        games=["Pong", "Breakout"], encoder="", width=None, cql_alpha=0.5, num_steps=None
+    )
+    assert settings == ["games=Pong,Breakout", "loss.cql_alpha=0.5"]
+    config = configs.override(configs.preset("cpu"), settings)
+    assert config.games == ("Pong", "Breakout") and config.loss.cql_alpha == 0.5
+    with pytest.raises(ValueError, match="unknown knobs \\['alpha'\\]"):
+        experiments.knob_settings(alpha=0.1)
