@@ -27,6 +27,7 @@ LOSSES = ("c51", "mse", "bc")
 SOURCES = ("collected", "dqn-replay")
 BEHAVIOURS = ("random", "dqn")
 DTYPES = ("float32", "bfloat16")
+ENCODER_TRAINING = ("train", "frozen")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +102,20 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Starting from a pre-trained multi-game run (the paper's Sec. 5.2).
+
+    pretrained: the config hash of a recorded run; the encoder and spatial embedding of its
+    final checkpoint initialise this run's, while the MLP and heads start fresh. Empty: no
+    pre-training (the paper's "scratch" variant). encoder: `train` (fine-tuned with the rest)
+    or `frozen` (kept as pre-trained: it gets no updates).
+    """
+
+    pretrained: str = ""
+    encoder: str = "train"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything that defines a run. `name` is the preset it came from."""
 
@@ -111,6 +126,7 @@ class Config:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     seed: int = 0
 
     def __post_init__(self):
@@ -136,6 +152,12 @@ def validate(config: Config) -> None:
     _one_of(config.loss.kind, LOSSES, "loss.kind")
     _one_of(config.data.source, SOURCES, "data.source")
     _one_of(config.data.behaviour, BEHAVIOURS, "data.behaviour")
+    _one_of(config.finetune.encoder, ENCODER_TRAINING, "finetune.encoder")
+    if config.finetune.encoder == "frozen" and not config.finetune.pretrained:
+        raise ValueError(
+            "finetune.encoder=frozen needs finetune.pretrained=HASH (a recorded run's config hash, "
+            "see `scaledql records`); a frozen random encoder is not a variant of the paper"
+        )
     if config.network.width <= 0:
         raise ValueError(f"network.width must be positive, got {config.network.width}")
     if config.loss.kind == "c51" and config.loss.num_atoms < 2:

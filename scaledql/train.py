@@ -36,16 +36,41 @@ class TrainState(flax.struct.PyTreeNode):
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """Adam with the preset's learning rate and epsilon, after global-norm clipping if asked."""
-    adam = optax.adam(config.train.learning_rate, eps=config.train.adam_eps)
-    if config.train.grad_clip_norm is None:
-        return adam
-    return optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm), adam)
+    """Adam with the preset's learning rate and epsilon, after global-norm clipping if asked.
+
+    With `finetune.encoder=frozen` the encoder's updates are zero (and Adam keeps no state
+    for it), so it stays exactly as pre-trained.
+    """
+    optimizer = optax.adam(config.train.learning_rate, eps=config.train.adam_eps)
+    if config.train.grad_clip_norm is not None:
+        optimizer = optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm), optimizer)
+    if config.finetune.encoder == "frozen":
+
+        def labels(params):
+            return {
+                name: jax.tree.map(
+                    lambda _, n=name: "frozen" if networks.is_encoder_entry(n) else "train", tree
+                )
+                for name, tree in params.items()
+            }
+
+        optimizer = optax.multi_transform(
+            {"train": optimizer, "frozen": optax.set_to_zero()}, labels
+        )
+    return optimizer
 
 
-def create_train_state(config: Config, key: jax.Array) -> TrainState:
-    """A fresh state; the target network starts as a copy of the online one."""
+def create_train_state(config: Config, key: jax.Array, pretrained: bool = True) -> TrainState:
+    """A fresh state; the target network starts as a copy of the online one.
+
+    With `finetune.pretrained` set (and `pretrained` True), the encoder comes from that run's
+    final checkpoint; False gives a state of the same structure to restore a checkpoint into.
+    """
     params = networks.init_params(config, key)
+    if config.finetune.pretrained and pretrained:
+        from scaledql import finetune
+
+        params = networks.transfer_encoder(finetune.pretrained_params(config), params)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -226,10 +251,11 @@ def train(
         runs, tc.batch_size, config.loss.n_step, config.loss.discount, seed=config.seed
     )
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    state = jax.device_put(create_train_state(config, jax.random.key(config.seed)), replicated)
     options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
     manager = ocp.CheckpointManager(workdir / "checkpoints", options=options)
     resumed_from = manager.latest_step()
+    fresh = create_train_state(config, jax.random.key(config.seed), resumed_from is None)
+    state = jax.device_put(fresh, replicated)
     if resumed_from is not None:
         state = manager.restore(resumed_from, args=ocp.args.StandardRestore(state))
     start = int(state.step)
@@ -328,5 +354,5 @@ def load_params(config: Config, workdir: pathlib.Path | None = None, step: int |
                 f"{directory} holds no checkpoint; train first: "
                 f"scaledql train --preset {config.name}"
             )
-        abstract = jax.eval_shape(lambda: create_train_state(config, jax.random.key(0)))
+        abstract = jax.eval_shape(lambda: create_train_state(config, jax.random.key(0), False))
         return manager.restore(step, args=ocp.args.StandardRestore(abstract)).params

@@ -126,6 +126,8 @@ PINNED_DEFAULTS = {
     "eval.epsilon": 0.001,
     "eval.max_frames": 108_000,
     "eval.sticky_action_prob": 0.25,
+    "finetune.pretrained": "",
+    "finetune.encoder": "train",
 }
 
 

@@ -18,6 +18,8 @@ __all__ = [
     "ResNet",
     "action_masks",
     "build_qnetwork",
+    "is_encoder_entry",
+    "transfer_encoder",
     "init_params",
     "l2_normalize",
     "param_breakdown",
@@ -70,3 +72,30 @@ def param_breakdown(config: Config) -> dict[str, int]:
 def param_count(config: Config) -> int:
     """Total trainable parameters of the config's Q-network."""
     return sum(param_breakdown(config).values())
+
+
+def is_encoder_entry(name: str) -> bool:
+    """Whether a top-level parameter entry belongs to the encoder (with its readout), the part
+    fine-tuning transfers, rather than to the shared MLP (`mlp_i`) or a head (`head_{game}`)."""
+    return not name.startswith(("mlp_", "head_"))
+
+
+def transfer_encoder(pretrained: dict, fresh: dict) -> dict:
+    """`fresh` parameters with the encoder entries replaced by `pretrained`'s.
+
+    Raises a ValueError naming the first entry whose shapes differ (a different encoder,
+    width or readout) or that one side lacks.
+    """
+    out = dict(fresh)
+    for name in (n for n in fresh if is_encoder_entry(n)):
+        if name not in pretrained:
+            raise ValueError(f"the pre-trained parameters have no {name!r} entry to transfer")
+        theirs = jax.tree.map(jnp.shape, pretrained[name])
+        mine = jax.tree.map(jnp.shape, fresh[name])
+        if theirs != mine:
+            raise ValueError(
+                f"the pre-trained {name!r} parameters have other shapes than this network's: "
+                "fine-tune with the pre-trained run's network.encoder, width and readout"
+            )
+        out[name] = pretrained[name]
+    return out

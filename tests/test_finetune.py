@@ -1,0 +1,86 @@
+"""Fine-tuning: exactly the encoder is transferred, a frozen encoder never moves, end to end."""
+
+import jax
+import numpy as np
+import pytest
+
+from scaledql import configs, networks, results, train
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+
+
+def smoke(*settings):
+    return configs.override(configs.preset("smoke"), list(settings))
+
+
+def by_path(params) -> dict:
+    return {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree.leaves_with_path(params)}
+
+
+def test_transfer_copies_the_encoder_and_readout_and_nothing_else():
+    pretrained = networks.init_params(smoke(), jax.random.key(1))  # Pong, Breakout
+    fresh = networks.init_params(smoke("games=Alien"), jax.random.key(2))
+    moved = by_path(networks.transfer_encoder(pretrained, fresh))
+    theirs, mine = by_path(pretrained), by_path(fresh)
+    assert moved.keys() == mine.keys()
+    encoder = [k for k in moved if k.startswith(("['encoder']", "['readout']"))]
+    rest = [k for k in moved if k not in encoder]
+    assert encoder and any("mlp_0" in k for k in rest) and any("head_Alien" in k for k in rest)
+    for key in encoder:
+        np.testing.assert_array_equal(moved[key], theirs[key])
+    for key in rest:
+        np.testing.assert_array_equal(moved[key], mine[key])
+
+
+def test_transfer_names_a_mismatched_encoder():
+    pretrained = networks.init_params(smoke(), jax.random.key(1))
+    fresh = networks.init_params(smoke("network.width=0.125"), jax.random.key(2))
+    with pytest.raises(ValueError, match="'encoder' parameters have other shapes"):
+        networks.transfer_encoder(pretrained, fresh)
+
+
+def test_a_frozen_encoder_gets_no_updates_and_the_rest_does():
+    config = smoke("finetune.pretrained=0123456789ab", "finetune.encoder=frozen")
+    state = train.create_train_state(config, jax.random.key(0), pretrained=False)
+    before = by_path(state.params)
+    update = train.make_update(config)
+    for step in range(3):
+        state, _ = update(state, train.random_batch(config, seed=step))
+    after = by_path(state.params)
+    for key in before:
+        if key.startswith(("['encoder']", "['readout']")):
+            np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert any(not np.array_equal(after[k], before[k]) for k in before if "head_" in k)
+
+
+def test_frozen_without_a_pretrained_run_and_unknown_hashes_are_clear_errors():
+    with pytest.raises(ValueError, match="finetune.encoder=frozen needs finetune.pretrained"):
+        smoke("finetune.encoder=frozen")
+    config = smoke("finetune.pretrained=0123456789ab")
+    with pytest.raises(FileNotFoundError, match="no run record has config hash '0123456789ab'"):
+        train.create_train_state(config, jax.random.key(0))
+
+
+@pytest.mark.slow
+def test_offline_finetuning_starts_from_the_pretrained_encoder_end_to_end():
+    pretrained = results.run_or_load(smoke(), progress=False)
+    source_params = by_path(train.load_params(smoke()))
+    config = smoke(
+        "games=Alien",
+        f"finetune.pretrained={pretrained['config_hash']}",
+        "finetune.encoder=frozen",
+    )
+    record = results.run_or_load(config, progress=False)
+    assert (
+        set(record["scores"]) == {"Alien"}
+        and record["scores"]["Alien"]["dqn_normalized"] is not None
+    )
+    tuned = by_path(train.load_params(config))
+    for key, value in tuned.items():
+        if key.startswith(("['encoder']", "['readout']")):
+            np.testing.assert_array_equal(value, source_params[key], err_msg=key)
+    assert record["config"]["finetune"]["pretrained"] == pretrained["config_hash"]
