@@ -63,13 +63,21 @@ def _git(*args: str) -> str | None:
         return None
 
 
-def provenance(config: Config, wall_times: dict) -> dict:
-    import jax
-
+def code_version() -> dict:
+    """The git commit of the code and whether scaledql/ differs from it, taken when a run
+    starts: commits made while it trains must not be credited with its result."""
     status = _git("status", "--porcelain", "--", "scaledql")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "code_modified": bool(status) if status is not None else None,
+    }
+
+
+def provenance(config: Config, wall_times: dict, code: dict) -> dict:
+    import jax
+
+    return {
+        **code,
         "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})",
         "jax": jax.__version__,
         "python": platform.python_version(),
@@ -102,7 +110,9 @@ def behaviour_returns(config: Config, runs) -> dict[str, float | None]:
     return out
 
 
-def build_record(config: Config, train_result, returns: dict, runs, wall_times: dict) -> dict:
+def build_record(
+    config: Config, train_result, returns: dict, runs, wall_times: dict, code: dict
+) -> dict:
     from scaledql import data
 
     human, missing_human = scores.normalize(returns, "human")
@@ -128,7 +138,7 @@ def build_record(config: Config, train_result, returns: dict, runs, wall_times: 
         },
         "games_without_human_score": missing_human,
         "learning_curve": train_result.metrics,
-        "provenance": provenance(config, wall_times),
+        "provenance": provenance(config, wall_times, code),
     }
     return json.loads(json.dumps(record))  # exactly what a later load of the file returns
 
@@ -153,6 +163,7 @@ def run_or_load(
         return record
     from scaledql import data, evaluate, train
 
+    code = code_version()
     started = time.perf_counter()
     runs = data.open_training_data(config, progress)
     data_s = time.perf_counter() - started
@@ -171,7 +182,7 @@ def run_or_load(
         "evaluate": time.perf_counter() - eval_started,
         "total": time.perf_counter() - started,
     }
-    record = build_record(config, result, returns, runs, wall)
+    record = build_record(config, result, returns, runs, wall, code)
     write_record(record, record_path(config))
     return record
 
