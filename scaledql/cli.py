@@ -188,9 +188,11 @@ def cmd_runs(args: argparse.Namespace) -> None:
     from scaledql import experiments, results
 
     planned = experiments.book_runs(args.preset, args.seed)
-    missing = [config for _, _, config in planned if results.load_record(config) is None]
+    missing = []
     for chapter, label, config in planned:
-        state = "missing " if any(config is m for m in missing) else "recorded"
+        if results.load_record(config) is None:
+            missing.append(config)
+        state = "missing " if missing and missing[-1] is config else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
         print(f"{state} {run} {configs.command(config)}")
     print(f"{len(planned) - len(missing)} of {len(planned)} runs recorded at preset {args.preset}")

@@ -328,15 +328,19 @@ def override(config: Config, settings: Iterable[str]) -> Config:
     return config
 
 
+def setting_value(config: Config, key: str):
+    """The value of a setting name (see `setting_names`), e.g. `network.width` -> 0.25."""
+    section, _, field = key.rpartition(".")
+    return getattr(getattr(config, section), field) if section else getattr(config, field)
+
+
 def changed_settings(config: Config) -> list[str]:
     """The `key=value` settings that turn `config.name`'s preset into `config`."""
     base = preset(config.name)
     changed = []
     for key in setting_names(config):
-        section, _, field = key.rpartition(".")
-        mine = getattr(getattr(config, section), field) if section else getattr(config, field)
-        theirs = getattr(getattr(base, section), field) if section else getattr(base, field)
-        if mine != theirs:
+        mine = setting_value(config, key)
+        if mine != setting_value(base, key):
             text = ",".join(map(str, mine)) if isinstance(mine, tuple) else str(mine)
             changed.append(f"{key}={text}")
     return changed
@@ -393,8 +397,7 @@ def config_hash(config: Config) -> str:
     """
     settings = {"name": config.name, "games": list(config.games)}
     for key in setting_names(config):
-        section, _, field = key.rpartition(".")
-        value = getattr(getattr(config, section), field) if section else getattr(config, field)
+        value = setting_value(config, key)
         if key not in ("games", "data.root") and value != default_value(key):
             settings[key] = list(value) if isinstance(value, tuple) else value
     text = json.dumps(settings, sort_keys=True)

@@ -167,7 +167,7 @@ def run_or_load(
     started = time.perf_counter()
     runs = data.open_training_data(config, progress)
     data_s = time.perf_counter() - started
-    workdir = workdir or data.cache_root() / "train" / configs.config_hash(config)
+    workdir = workdir or train.default_workdir(config)
     # A stale record's checkpoints would be resumed as if finished; a run without a record
     # (killed before it wrote one) resumes from its last checkpoint instead.
     if record is not None and pathlib.Path(workdir).exists():
@@ -203,6 +203,13 @@ def normalized_episodes(records: list[dict], kind: str = "human") -> tuple[list[
         ]
         rows.append(np.array(table).T)
     return games, np.concatenate(rows, axis=0)
+
+
+def estimates(records: list[dict], kind: str = "human", seed: int = 0) -> dict:
+    """{metric: (point, low, high)} of the records' normalised episodes (`normalized_episodes`):
+    IQM, median and mean with 95 % bootstrap intervals, as `scores.aggregate` gives them."""
+    _, matrix = normalized_episodes(records, kind)
+    return scores.aggregate({"run": matrix}, seed=seed)["run"]
 
 
 def record_name(record: dict) -> str:

@@ -46,13 +46,8 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
         optimizer = optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm), optimizer)
     if config.finetune.encoder == "frozen":
 
-        def labels(params):
-            return {
-                name: jax.tree.map(
-                    lambda _, n=name: "frozen" if networks.is_encoder_entry(n) else "train", tree
-                )
-                for name, tree in params.items()
-            }
+        def labels(params):  # one label per top-level entry labels its whole subtree
+            return {n: "frozen" if networks.is_encoder_entry(n) else "train" for n in params}
 
         optimizer = optax.multi_transform(
             {"train": optimizer, "frozen": optax.set_to_zero()}, labels
@@ -254,8 +249,9 @@ def train(
     options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
     manager = ocp.CheckpointManager(workdir / "checkpoints", options=options)
     resumed_from = manager.latest_step()
-    fresh = create_train_state(config, jax.random.key(config.seed), resumed_from is None)
-    state = jax.device_put(fresh, replicated)
+    # a resumed run restores into this state, so it needs no pre-trained encoder loaded
+    initial = create_train_state(config, jax.random.key(config.seed), resumed_from is None)
+    state = jax.device_put(initial, replicated)
     if resumed_from is not None:
         state = manager.restore(resumed_from, args=ocp.args.StandardRestore(state))
     start = int(state.step)
