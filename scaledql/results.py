@@ -63,14 +63,23 @@ def _git(*args: str) -> str | None:
         return None
 
 
-def code_version() -> dict:
-    """The git commit of the code and whether scaledql/ differs from it, taken when a run
-    starts: commits made while it trains must not be credited with its result."""
+def _read_code_version() -> dict:
     status = _git("status", "--porcelain", "--", "scaledql")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "code_modified": bool(status) if status is not None else None,
     }
+
+
+# Read once, when this process imports scaledql: a process that trains several runs in a row
+# keeps running the code it imported, so commits made meanwhile must not be credited with them.
+_IMPORTED_CODE = _read_code_version()
+
+
+def code_version() -> dict:
+    """The git commit of the code this process imported and whether scaledql/ differed from
+    it then."""
+    return dict(_IMPORTED_CODE)
 
 
 def provenance(config: Config, wall_times: dict, code: dict) -> dict:
