@@ -201,7 +201,8 @@ def _read_metrics(path: pathlib.Path, up_to_step: int) -> list[dict]:
     if not path.exists():
         return []
     with open(path) as f:
-        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        # a loss without a term (BC has no TD loss) leaves its cell empty
+        rows = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
     return [row for row in rows if row["step"] <= up_to_step]
 
 

@@ -79,9 +79,13 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
+# BC logs no TD loss or CQL term: its metrics file has empty cells to read back on resume
+@pytest.mark.parametrize("loss", ["c51", "bc"])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, loss):
     runs = synthetic_runs(tmp_path)
-    config = smoke("train.num_steps=20", "train.checkpoint_every=10", "train.log_every=5")
+    config = smoke(
+        "train.num_steps=20", "train.checkpoint_every=10", "train.log_every=5", f"loss.kind={loss}"
+    )
     whole = train.train(config, tmp_path / "whole", runs=runs, progress=False)
 
     def kill_at_15(step, metrics):
