@@ -136,7 +136,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = config_from_args(args)
     if args.games:
         config = configs.override(config, [f"games={args.games}"])
-    record = results.run_or_load(config, fresh=args.fresh, workdir=args.workdir)
+    _print_record(results.run_or_load(config, fresh=args.fresh, workdir=args.workdir))
+
+
+def _print_record(record: dict) -> None:
+    from scaledql import results
+
+    config = configs.from_dict(record["config"])
     print(f"{record['scale']}; record {results.record_path(config)}")
     print(f"{'game':<14} {'return':>10} {'behaviour':>10} {'human-norm':>10}")
     for game, s in record["scores"].items():
@@ -147,6 +153,35 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{'-' if behaviour is None else f'{behaviour:.1f}':>10} "
             f"{'-' if norm is None else f'{norm:.3f}':>10}"
         )
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    """The fine-tuning runs of chapter 7 (offline) or 8 (online) that match --variant and
+    --game, after the pre-trained run they start from."""
+    from scaledql import experiments, results
+
+    build = {"offline": experiments.offline_finetuning, "online": experiments.online_finetuning}
+    source, runs = build[args.mode](args.preset, args.seed, args.set or [])
+    chosen = [
+        (variant, game, config)
+        for variant, by_game in runs.items()
+        for game, config in by_game.items()
+        if (not args.variant or args.variant.lower() in variant.lower())
+        and (not args.game or args.game.lower() == game.split()[0].lower())
+    ]
+    if not chosen:
+        games = sorted({game for by_game in runs.values() for game in by_game})
+        raise ValueError(
+            f"no {args.mode} fine-tuning run matches --variant {args.variant!r} --game "
+            f"{args.game!r} at preset {args.preset}; variants: {', '.join(runs)}; "
+            f"games: {', '.join(games)}"
+        )
+    if any(config.finetune.pretrained for _, _, config in chosen):
+        print(f"pre-trained run {configs.config_hash(source)}: {configs.command(source)}")
+        results.run_or_load(source)
+    for variant, game, config in chosen:
+        print(f"\n{variant}, {game}: {configs.command(config)}", flush=True)
+        _print_record(results.run_or_load(config, fresh=args.fresh))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -260,6 +295,22 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--fresh", action="store_true", help="ignore an existing record")
     train_cmd.add_argument("--workdir", type=pathlib.Path, default=None, help="checkpoints")
     train_cmd.set_defaults(func=cmd_train)
+
+    finetune = commands.add_parser(
+        "finetune",
+        help="fine-tune the pre-trained run: offline to new games, online to modes",
+        description="Trains (or loads) the pre-trained Scaled QL run of the multi-game chapter, "
+        "then the fine-tuning runs of chapter 7 (--mode offline) or 8 (--mode online) that "
+        "match --variant and --game. --set changes the pre-trained run, and with it the "
+        "network every fine-tuning run starts from.",
+    )
+    finetune.add_argument("--mode", required=True, choices=("offline", "online"))
+    _add_config_args(finetune, default_preset="cpu")
+    finetune.set_defaults(func=cmd_finetune)
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--variant", help="e.g. frozen, scratch (default: every variant)")
+    finetune.add_argument("--game", help="one held-out game, e.g. Alien (default: all)")
+    finetune.add_argument("--fresh", action="store_true", help="ignore existing records")
 
     evaluate_cmd = commands.add_parser("evaluate", help="play the games with a trained network")
     _add_config_args(evaluate_cmd, default_preset="cpu")

@@ -116,6 +116,33 @@ class FinetuneConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class OnlineConfig:
+    """Online learning in ALE (the paper's online fine-tuning to new game modes, Fig. 8), and the
+    game variant every run is evaluated in.
+
+    agent_steps: 0 for an offline run; otherwise the run learns online for that many agent steps
+    (4 frames each; the paper's fine-tuning budget of 3M frames is 750,000) and offline data is
+    not used. mode, difficulty: the ALE game variant played online and in evaluation (None: the
+    game's default, which the offline data was logged in). The agent is epsilon-greedy: epsilon
+    1 for `warmup` steps, then linearly down to `epsilon_final` over `epsilon_decay` steps; it
+    takes one gradient step of the configured loss (CQL included when `loss.cql_alpha` > 0)
+    every `update_period` agent steps on a uniform batch of its replay buffer of
+    `replay_capacity` transitions. The paper does not give these; the defaults are Dopamine's
+    DQN settings, except the replay, which is also the checkpoint interval (a checkpoint each
+    time the buffer has been filled once), so 250k gives a 3M-frame run 3 checkpoints.
+    """
+
+    agent_steps: int = 0
+    mode: int | None = None
+    difficulty: int | None = None
+    warmup: int = 20_000
+    epsilon_decay: int = 250_000
+    epsilon_final: float = 0.01
+    update_period: int = 4
+    replay_capacity: int = 250_000
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything that defines a run. `name` is the preset it came from."""
 
@@ -127,6 +154,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    online: OnlineConfig = OnlineConfig()
     seed: int = 0
 
     def __post_init__(self):
@@ -157,6 +185,18 @@ def validate(config: Config) -> None:
         raise ValueError(
             "finetune.encoder=frozen needs finetune.pretrained=HASH (a recorded run's config hash, "
             "see `scaledql records`); a frozen random encoder is not a variant of the paper"
+        )
+    online = config.online
+    if online.agent_steps < 0 or online.warmup < 0 or online.epsilon_decay < 0:
+        raise ValueError("online.agent_steps, online.warmup and online.epsilon_decay must be >= 0")
+    if online.update_period < 1 or online.replay_capacity < 4:
+        raise ValueError("online.update_period must be >= 1 and online.replay_capacity >= 4")
+    if not 0 <= online.epsilon_final <= 1:
+        raise ValueError(f"online.epsilon_final must lie in [0, 1], got {online.epsilon_final}")
+    if online.agent_steps and len(config.games) != 1:
+        raise ValueError(
+            f"an online run plays one game; games={','.join(config.games)} names "
+            f"{len(config.games)}: set games=GAME"
         )
     if config.network.width <= 0:
         raise ValueError(f"network.width must be positive, got {config.network.width}")

@@ -95,8 +95,10 @@ def evaluate_game(
 
 
 def evaluate(config: Config, params, games=None, episodes: int | None = None, seed: int = 0):
-    """{game: [returns]} for each of `games` (default: all the network's games)."""
+    """{game: [returns]} for each of `games` (default: all the network's games), played in
+    the variant `config.online.mode` / `config.online.difficulty`."""
+    variant = {"mode": config.online.mode, "difficulty": config.online.difficulty}
     return {
-        game: evaluate_game(config, params, game, episodes, seed=seed)
+        game: evaluate_game(config, params, game, episodes, seed=seed, **variant)
         for game in (games or config.games)
     }

@@ -12,7 +12,7 @@ import dataclasses
 import fractions
 from collections.abc import Iterable
 
-from scaledql import configs
+from scaledql import configs, envs
 from scaledql.configs import Config
 
 # Settings every sweep run (scaling, ablations) gets on top of its preset, to fit the preset's
@@ -50,6 +50,48 @@ ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "conservatism": ("CQL alpha 0", ("loss.cql_alpha=0",)),
 }
 
+
+# Offline fine-tuning (Fig. 7): the held-out games, none of which may be among the preset's
+# pre-training games (the cpu and gpu presets pre-train on Pong and SpaceInvaders, so they
+# hold out the other three of the paper's five), and the settings of a fine-tuning run.
+HELD_OUT_GAMES: dict[str, tuple[str, ...]] = {
+    "smoke": ("Alien",),
+    "cpu": ("Alien", "MsPacman", "StarGunner"),
+    "gpu": ("Alien", "MsPacman", "StarGunner"),
+    "paper": envs.HELD_OUT_GAMES,
+}
+# The paper fine-tunes on "1 % uniform" of a held-out game's DQN Replay run: 500k transitions.
+# The cpu runs are 500 times shorter (100k steps), where 1 % is 1,000 transitions, a handful
+# of episodes, so cpu takes 10 % (10k). The paper does not give the fine-tuning steps: ours
+# are assumptions, 3k at cpu (about 19 passes over the 10k transitions at batch 64).
+OFFLINE_FINETUNE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "smoke": ("data.subset=uniform:50",),
+    "cpu": ("data.subset=uniform:10", "train.num_steps=3000", "train.checkpoint_every=1000"),
+    "gpu": ("data.subset=uniform:1", "train.num_steps=20000"),
+    "paper": ("data.subset=uniform:1", "train.num_steps=100000"),
+}
+# variant -> the settings that make it, given the pre-trained run's config hash
+OFFLINE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "Scaled QL (fine-tuned)": ("finetune.pretrained={hash}",),
+    "Scaled QL (frozen)": ("finetune.pretrained={hash}", "finetune.encoder=frozen"),
+    "Scaled QL (scratch)": (),
+}
+
+# Online fine-tuning (Fig. 8): (game, mode, difficulty) of the paper's new game variants, and
+# each preset's budget. The paper fine-tunes for 3M frames (750k agent steps); cpu plays 40k
+# agent steps (160k frames), with a 10k replay (also its checkpoint interval) and the
+# exploration schedule shrunk to fit (Dopamine's 20k warmup and 250k decay are for 50M).
+ONLINE_VARIANTS: tuple[tuple[str, int, int], ...] = (("Freeway", 1, 0), ("Hero", 1, 0),
+                                                     ("Breakout", 12, 0))  # fmt: skip
+ONLINE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "smoke": ("online.agent_steps=300", "online.warmup=50", "online.epsilon_decay=100",
+              "online.replay_capacity=100"),
+    "cpu": ("online.agent_steps=40000", "online.warmup=2000", "online.epsilon_decay=10000",
+            "online.replay_capacity=10000"),
+    "gpu": ("online.agent_steps=250000", "online.replay_capacity=50000"),
+    "paper": ("online.agent_steps=750000",),
+}  # fmt: skip
+ONLINE_PRESET_VARIANTS = {"smoke": ONLINE_VARIANTS[-1:]}  # smoke plays Breakout mode 12 only
 
 # A chapter's named knobs and the setting each one sets (see `knob_settings`).
 KNOBS = {
@@ -136,6 +178,71 @@ def ablations(
     }
 
 
+def _finetuning_source(preset: str, seed: int, settings: Iterable[str], games) -> Config:
+    """The pre-trained run fine-tuning starts from: the Scaled QL run of the multi-game
+    chapter. Raises a ValueError when one of `games` is among its training games."""
+    source = chapter_config(preset, seed, settings)
+    seen = sorted(set(games) & set(source.games))
+    if seen:
+        raise ValueError(
+            f"the held-out games {', '.join(seen)} are also pre-training games "
+            f"({', '.join(source.games)}), so fine-tuning on them tests no transfer; "
+            "pre-train without them (games=...)"
+        )
+    return source
+
+
+def offline_finetuning(
+    preset: str, seed: int = 0, settings: Iterable[str] = ()
+) -> tuple[Config, dict[str, dict[str, Config]]]:
+    """The pre-trained run, and for each variant of Fig. 7 one run per held-out game.
+
+    settings change the pre-trained run (and so every fine-tuning run's network)."""
+    games = HELD_OUT_GAMES[preset]
+    source = _finetuning_source(preset, seed, settings, games)
+    base = configs.override(source, OFFLINE_FINETUNE_SETTINGS[preset])
+    source_hash = configs.config_hash(source)
+    return source, {
+        variant: {
+            game: configs.override(
+                base, [f"games={game}", *(c.format(hash=source_hash) for c in changes)]
+            )
+            for game in games
+        }
+        for variant, changes in OFFLINE_VARIANTS.items()
+    }
+
+
+def online_finetuning(
+    preset: str, seed: int = 0, settings: Iterable[str] = ()
+) -> tuple[Config, dict[str, dict[str, Config]]]:
+    """The pre-trained run, and for pre-trained and scratch one online run per game variant
+    of Fig. 8, keyed like `Breakout m12d0`."""
+    variants = ONLINE_PRESET_VARIANTS.get(preset, ONLINE_VARIANTS)
+    source = chapter_config(preset, seed, settings)
+    source_hash = configs.config_hash(source)
+    runs: dict[str, dict[str, Config]] = {}
+    for variant, changes in (
+        ("Scaled QL (pre-trained)", [f"finetune.pretrained={source_hash}"]),
+        ("Scaled QL (scratch)", []),
+    ):
+        runs[variant] = {
+            # the game first: settings apply in order, and an online run plays one game
+            f"{game} m{mode}d{difficulty}": configs.override(
+                source,
+                [
+                    f"games={game}",
+                    *ONLINE_SETTINGS[preset],
+                    f"online.mode={mode}",
+                    f"online.difficulty={difficulty}",
+                    *changes,
+                ],
+            )  # fmt: skip
+            for game, mode, difficulty in variants
+        }
+    return source, runs
+
+
 def _width_label(width: float) -> str:
     return f"x{fractions.Fraction(width).limit_denominator(64)}"
 
@@ -150,6 +257,15 @@ def book_runs(preset: str, seed: int = 0) -> list[tuple[str, str, Config]]:
         ("06_ablations", "Scaled QL", base),
         *(("06_ablations", f"{name}: {label}", c) for name, (label, c) in variants.items()),
     ]
+    for chapter, build in (("07_offline_finetuning", offline_finetuning),
+                           ("08_online_finetuning", online_finetuning)):  # fmt: skip
+        source, runs = build(preset, seed)
+        planned.append((chapter, "pre-trained Scaled QL", source))
+        planned += [
+            (chapter, f"{variant}, {game}", config)
+            for variant, by_game in runs.items()
+            for game, config in by_game.items()
+        ]
     seen, runs = set(), []
     for chapter, label, config in planned:
         if (key := configs.config_hash(config)) not in seen:

@@ -120,13 +120,18 @@ def behaviour_returns(config: Config, runs) -> dict[str, float | None]:
 
 
 def build_record(
-    config: Config, train_result, returns: dict, runs, wall_times: dict, code: dict
+    config: Config,
+    learning_curve: list[dict],
+    returns: dict,
+    data_about: dict,
+    wall_times: dict,
+    code: dict,
 ) -> dict:
-    from scaledql import data
-
+    """The record of a finished run. data_about: what it learned from (`data.describe` and
+    the behaviour's mean returns for an offline run; the play for an online one)."""
     human, missing_human = scores.normalize(returns, "human")
     dqn, _ = scores.normalize(returns, "dqn")
-    behaviour = behaviour_returns(config, runs)
+    behaviour = data_about.get("behaviour_mean_return") or {}
     record = {
         "schema": SCHEMA_VERSION,
         "config": configs.to_dict(config),
@@ -134,19 +139,19 @@ def build_record(
         "scale": "smoke test: numbers are meaningless"
         if config.name == "smoke"
         else ("the paper's scale" if config.name == "paper" else f"reduced scale ({config.name})"),
-        "data": {**data.describe(config), "behaviour_mean_return": behaviour},
+        "data": data_about,
         "scores": {
             game: {
                 "returns": returns[game],
                 "mean_return": float(np.mean(returns[game])),
                 "human_normalized": human.get(game),
                 "dqn_normalized": dqn.get(game),
-                "behaviour_mean_return": behaviour[game],
+                "behaviour_mean_return": behaviour.get(game),
             }
             for game in returns
         },
         "games_without_human_score": missing_human,
-        "learning_curve": train_result.metrics,
+        "learning_curve": learning_curve,
         "provenance": provenance(config, wall_times, code),
     }
     return json.loads(json.dumps(record))  # exactly what a later load of the file returns
@@ -170,30 +175,60 @@ def run_or_load(
     record = load_record(config)
     if record is not None and not is_stale(record, fresh):
         return record
-    from scaledql import data, evaluate, train
+    from scaledql import evaluate, train
 
     code = code_version()
     started = time.perf_counter()
-    runs = data.open_training_data(config, progress)
-    data_s = time.perf_counter() - started
-    workdir = workdir or train.default_workdir(config)
+    workdir = pathlib.Path(workdir or train.default_workdir(config))
     # A stale record's checkpoints would be resumed as if finished; a run without a record
     # (killed before it wrote one) resumes from its last checkpoint instead.
-    if record is not None and pathlib.Path(workdir).exists():
+    if record is not None and workdir.exists():
         shutil.rmtree(workdir)
-    result = train.train(config, workdir, runs=runs, progress=progress)
+    learn = _learn_online if config.online.agent_steps else _learn_offline
+    learning_curve, params, data_about, wall = learn(config, workdir, progress)
     eval_started = time.perf_counter()
-    returns = evaluate.evaluate(config, result.state.params, seed=config.seed)
+    returns = evaluate.evaluate(config, params, seed=config.seed)
+    wall["evaluate"] = time.perf_counter() - eval_started
+    wall["total"] = time.perf_counter() - started
+    record = build_record(config, learning_curve, returns, data_about, wall, code)
+    write_record(record, record_path(config))
+    return record
+
+
+def _learn_offline(config: Config, workdir: pathlib.Path, progress: bool):
+    """(learning curve, final params, what it learned from, wall times) of offline training."""
+    from scaledql import data, train
+
+    started = time.perf_counter()
+    runs = data.open_training_data(config, progress)
+    data_s = time.perf_counter() - started
+    result = train.train(config, workdir, runs=runs, progress=progress)
+    about = {**data.describe(config), "behaviour_mean_return": behaviour_returns(config, runs)}
     wall = {
         "resumed_from_step": result.resumed_from,  # train time counts this process's steps only
         "data": data_s,
         "train": result.wall_time_s,
-        "evaluate": time.perf_counter() - eval_started,
-        "total": time.perf_counter() - started,
     }
-    record = build_record(config, result, returns, runs, wall, code)
-    write_record(record, record_path(config))
-    return record
+    return result.metrics, result.state.params, about, wall
+
+
+def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
+    """The same for online learning: the curve holds the return of every episode played."""
+    from scaledql import online
+
+    result = online.train_online(config, workdir, progress)
+    steps = config.online.agent_steps
+    about = {
+        "source": "online",
+        "games": list(config.games),
+        "mode": config.online.mode,
+        "difficulty": config.online.difficulty,
+        "agent_steps": steps,
+        "frames": online.FRAMES_PER_STEP * steps,
+        "episodes": len(result.learning_curve),
+    }
+    wall = {"resumed_from_agent_step": result.resumed_from, "train": result.wall_time_s}
+    return result.learning_curve, result.state.params, about, wall
 
 
 def normalized_episodes(records: list[dict], kind: str = "human") -> tuple[list[str], np.ndarray]:

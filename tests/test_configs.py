@@ -128,6 +128,14 @@ PINNED_DEFAULTS = {
     "eval.sticky_action_prob": 0.25,
     "finetune.pretrained": "",
     "finetune.encoder": "train",
+    "online.agent_steps": 0,
+    "online.mode": None,
+    "online.difficulty": None,
+    "online.warmup": 20_000,
+    "online.epsilon_decay": 250_000,
+    "online.epsilon_final": 0.01,
+    "online.update_period": 4,
+    "online.replay_capacity": 250_000,
 }
 
 

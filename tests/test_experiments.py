@@ -111,7 +111,9 @@ def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
 
     planned = experiments.book_runs("cpu")
     hashes = [configs.config_hash(c) for _, _, c in planned]
-    assert len(hashes) == len(set(hashes)) == 14  # 2 + 9 + 5, less the two shared runs
+    # 2 + 9 + 5 + (1 + 9) + (1 + 6), less the shared runs (one Scaled QL in 4, 7 and 8;
+    # the ablation base among the scaling points)
+    assert len(hashes) == len(set(hashes)) == 29
     assert [chapter for chapter, _, _ in planned][:2] == ["04_multi_game"] * 2
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
     (tmp_path / "cpu").mkdir()
@@ -119,7 +121,7 @@ def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
     assert cli.main(["runs", "--preset", "cpu"]) == 0
     out = capsys.readouterr().out
     assert f"recorded 04_multi_game  {hashes[0]}" in out
-    assert "1 of 14 runs recorded at preset cpu" in out
+    assert "1 of 29 runs recorded at preset cpu" in out
     assert "scaledql train --preset cpu --set loss.kind=bc" in out
 
 
@@ -132,3 +134,63 @@ def test_knob_settings_skip_empty_knobs_and_reject_unknown_ones():
     assert config.games == ("Pong", "Breakout") and config.loss.cql_alpha == 0.5
     with pytest.raises(ValueError, match="unknown knobs \\['alpha'\\]"):
         experiments.knob_settings(alpha=0.1)
+
+
+@pytest.mark.parametrize("preset", list(configs.PRESETS))
+def test_offline_finetuning_holds_out_its_games_and_varies_only_the_start(preset):
+    source, runs = experiments.offline_finetuning(preset, seed=1)
+    assert source == experiments.multi_game(preset, seed=1)["Scaled QL"]
+    held_out = experiments.HELD_OUT_GAMES[preset]
+    assert not set(held_out) & set(source.games)
+    source_hash = configs.config_hash(source)
+    for variant, by_game in runs.items():
+        assert list(by_game) == list(held_out)
+        for game, config in by_game.items():
+            assert config.games == (game,) and config.network == source.network
+            assert config.data.subset.startswith("uniform:") and config.online.agent_steps == 0
+            start = (config.finetune.pretrained, config.finetune.encoder)
+            assert (
+                start
+                == {
+                    "Scaled QL (fine-tuned)": (source_hash, "train"),
+                    "Scaled QL (frozen)": (source_hash, "frozen"),
+                    "Scaled QL (scratch)": ("", "train"),
+                }[variant]
+            )
+    assert runs["Scaled QL (fine-tuned)"][held_out[0]].train == (
+        runs["Scaled QL (scratch)"][held_out[0]].train
+    )
+
+
+def test_fine_tuning_refuses_a_held_out_game_that_was_pre_trained_on():
+    with pytest.raises(ValueError, match="held-out games Alien are also pre-training games"):
+        experiments.offline_finetuning("cpu", settings=["games=Alien,Pong"])
+
+
+@pytest.mark.parametrize("preset", list(configs.PRESETS))
+def test_online_finetuning_plays_the_papers_modes_from_pretrained_or_scratch(preset):
+    source, runs = experiments.online_finetuning(preset)
+    expected = {"Freeway m1d0", "Hero m1d0", "Breakout m12d0"}
+    if preset == "smoke":
+        expected = {"Breakout m12d0"}
+    assert set(runs) == {"Scaled QL (pre-trained)", "Scaled QL (scratch)"}
+    for variant, by_game in runs.items():
+        assert set(by_game) == expected
+        for name, config in by_game.items():
+            game, mode = name.split()
+            assert config.games == (game,) and f"m{config.online.mode}d0" == mode
+            assert config.online.agent_steps > 0 and config.network == source.network
+            pretrained = configs.config_hash(source) if "pre-trained" in variant else ""
+            assert config.finetune.pretrained == pretrained
+    assert runs["Scaled QL (pre-trained)"]["Breakout m12d0"].online.agent_steps == {
+        "smoke": 300, "cpu": 40_000, "gpu": 250_000, "paper": 750_000
+    }[preset]  # fmt: skip
+
+
+def test_finetune_cli_names_the_variants_when_nothing_matches(capsys):
+    from scaledql import cli
+
+    assert cli.main(["finetune", "--mode", "offline", "--preset", "smoke", "--game", "Pong"]) == 2
+    error = capsys.readouterr().err
+    assert "variants: Scaled QL (fine-tuned), Scaled QL (frozen), Scaled QL (scratch)" in error
+    assert "games: Alien" in error

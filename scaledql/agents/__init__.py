@@ -3,9 +3,17 @@
 from scaledql.agents.policies import (
     DQNPolicy,
     GreedyPolicy,
+    OnlineLearner,
     load_qnetwork,
     make_policy,
     save_qnetwork,
 )
 
-__all__ = ["DQNPolicy", "GreedyPolicy", "load_qnetwork", "make_policy", "save_qnetwork"]
+__all__ = [
+    "DQNPolicy",
+    "GreedyPolicy",
+    "OnlineLearner",
+    "load_qnetwork",
+    "make_policy",
+    "save_qnetwork",
+]

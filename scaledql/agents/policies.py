@@ -100,26 +100,36 @@ class GreedyPolicy:
         self.rng.bit_generator.state = state["rng"]
 
 
-class DQNPolicy(GreedyPolicy):
-    """An online DQN learning from the buffer it logs; its network is saved at every checkpoint."""
+class OnlineLearner(GreedyPolicy):
+    """An online Q-learner that trains from the replay buffer it logs (`config.online`).
 
-    def __init__(self, game: str, total_steps: int, seed: int = 0, update_period: int = 4):
-        config = configs.override(
-            configs.preset("smoke"), [f"games={game}", f"seed={seed}", *BEHAVIOUR_DQN_SETTINGS]
-        )
-        self.state = train.create_train_state(config, jax.random.key(seed))
-        super().__init__(config, self.state.params, game, epsilon=0.01, seed=seed)
-        self.description = "dqn"
-        self.warmup = min(20_000, total_steps // 20)
-        self.decay = min(250_000, total_steps // 4)
-        self.update_period = update_period
+    Epsilon-greedy in its one game's head with `config.online`'s schedule; every
+    `online.update_period` agent steps after the warmup it takes one gradient step of the
+    configured loss on a uniform batch of the buffer. Its state (train state and RNG) is saved
+    at every checkpoint of the collection, so a killed run resumes exactly.
+    """
+
+    def __init__(self, config: configs.Config, state: train.TrainState, description: str):
+        if config.loss.n_step != 1 or config.loss.kind == "bc":
+            raise ValueError(
+                "an online learner uses 1-step Q-learning from its replay: set loss.n_step=1 "
+                f"and loss.kind=c51 or mse (got n_step={config.loss.n_step}, "
+                f"kind={config.loss.kind})"
+            )
+        online = config.online
+        super().__init__(config, state.params, config.games[0], online.epsilon_final, config.seed)
+        self.state = state
+        self.description = description
+        self.warmup, self.decay = online.warmup, online.epsilon_decay
+        self.update_period = online.update_period
         self.update = train.make_update(config)
         self.metrics: dict = {}
 
     def epsilon_at(self, step: int) -> float:
         if step < self.warmup:
             return 1.0
-        return max(0.01, 1.0 - 0.99 * (step - self.warmup) / max(self.decay, 1))
+        drop = (1.0 - self.epsilon) * (step - self.warmup) / max(self.decay, 1)
+        return max(self.epsilon, 1.0 - drop)
 
     def act(self, stack: np.ndarray, step: int) -> int:
         self.params = self.state.params
@@ -139,6 +149,22 @@ class DQNPolicy(GreedyPolicy):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.state = flax.serialization.from_bytes(self.state, state["train_state"].tobytes())
+
+
+class DQNPolicy(OnlineLearner):
+    """The behaviour policy `dqn`: a Nature-CNN DQN learning from scratch (see the module doc)."""
+
+    def __init__(self, game: str, total_steps: int, seed: int = 0, update_period: int = 4):
+        schedule = [
+            f"online.warmup={min(20_000, total_steps // 20)}",
+            f"online.epsilon_decay={min(250_000, total_steps // 4)}",
+            f"online.update_period={update_period}",
+        ]
+        config = configs.override(
+            configs.preset("smoke"),
+            [f"games={game}", f"seed={seed}", *BEHAVIOUR_DQN_SETTINGS, *schedule],
+        )
+        super().__init__(config, train.create_train_state(config, jax.random.key(seed)), "dqn")
 
 
 def make_policy(spec: str, game: str, total_steps: int, seed: int = 0, epsilon: float = 0.01):

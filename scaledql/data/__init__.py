@@ -3,7 +3,13 @@
 Imports no flax: learned behaviour policies for collection live in `scaledql.agents`.
 """
 
-from scaledql.data.collect import RandomPolicy, collect, dataset_stats, episode_returns
+from scaledql.data.collect import (
+    RandomPolicy,
+    collect,
+    dataset_stats,
+    episode_returns,
+    read_log,
+)
 from scaledql.data.datasets import dataset_root, describe, ensure_collected, open_training_data
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
@@ -30,5 +36,6 @@ __all__ = [
     "open_training_data",
     "open_subset",
     "parse_subset",
+    "read_log",
     "run_dir",
 ]

@@ -127,7 +127,16 @@ def collect(
         }
         write_json(out_dir / LOG_NAME, log)
 
-    writer.on_checkpoint = on_checkpoint
+    # Checkpoints are saved once the policy has learned from the step that completed them:
+    # saved inside `writer.add`, a learner's state would miss that step's update on resume.
+    completed: list[int] = []
+    writer.on_checkpoint = completed.append
+
+    def save_completed() -> None:
+        for suffix in completed:
+            on_checkpoint(suffix)
+        completed.clear()
+
     env = envs.make_env(game, mode=mode, difficulty=difficulty, seed=seed + done)
     bar = tqdm(total=steps, initial=done, desc=f"collect {game}", disable=not progress)
     frame, _ = env.reset(seed=seed + done)
@@ -143,6 +152,7 @@ def collect(
         episode_over = terminated or truncated
         writer.add(frame, action, reward, episode_over)
         policy.observe(writer, state["done"])
+        save_completed()
         bar.update()
         if episode_over:
             log["episodes"].append({"return": ret, "clipped_return": clipped, "length": length})
@@ -158,6 +168,7 @@ def collect(
     bar.close()
     env.close()
     writer.close()
+    save_completed()
     log["complete"] = True
     log["final_add_count"] = writer.add_count
     write_json(out_dir / LOG_NAME, log)
