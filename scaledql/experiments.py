@@ -193,14 +193,15 @@ def _finetuning_source(preset: str, seed: int, settings: Iterable[str], games) -
 
 
 def offline_finetuning(
-    preset: str, seed: int = 0, settings: Iterable[str] = ()
+    preset: str, seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
 ) -> tuple[Config, dict[str, dict[str, Config]]]:
     """The pre-trained run, and for each variant of Fig. 7 one run per held-out game.
 
-    settings change the pre-trained run (and so every fine-tuning run's network)."""
+    settings change the pre-trained run (and so every fine-tuning run's network); tuning
+    changes only the fine-tuning runs, after the preset's `OFFLINE_FINETUNE_SETTINGS`."""
     games = HELD_OUT_GAMES[preset]
     source = _finetuning_source(preset, seed, settings, games)
-    base = configs.override(source, OFFLINE_FINETUNE_SETTINGS[preset])
+    base = configs.override(source, [*OFFLINE_FINETUNE_SETTINGS[preset], *tuning])
     source_hash = configs.config_hash(source)
     return source, {
         variant: {
@@ -214,10 +215,10 @@ def offline_finetuning(
 
 
 def online_finetuning(
-    preset: str, seed: int = 0, settings: Iterable[str] = ()
+    preset: str, seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
 ) -> tuple[Config, dict[str, dict[str, Config]]]:
     """The pre-trained run, and for pre-trained and scratch one online run per game variant
-    of Fig. 8, keyed like `Breakout m12d0`."""
+    of Fig. 8, keyed like `Breakout m12d0`. settings and tuning as in `offline_finetuning`."""
     variants = ONLINE_PRESET_VARIANTS.get(preset, ONLINE_VARIANTS)
     source = chapter_config(preset, seed, settings)
     source_hash = configs.config_hash(source)
@@ -235,9 +236,10 @@ def online_finetuning(
                     *ONLINE_SETTINGS[preset],
                     f"online.mode={mode}",
                     f"online.difficulty={difficulty}",
+                    *tuning,
                     *changes,
                 ],
-            )  # fmt: skip
+            )
             for game, mode, difficulty in variants
         }
     return source, runs

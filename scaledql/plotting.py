@@ -161,6 +161,32 @@ def learning_curves(curves: dict[str, list[dict]], keys: tuple[str, ...]):
     return figure
 
 
+def episode_returns(panels: dict[str, dict[str, list[dict]]], window: int = 10):
+    """panels[title][label] = an online run's learning curve (rows with `frames` and `return`):
+    one panel per game variant, each run's episode returns as a moving mean over `window`
+    episodes (the raw returns faint behind it)."""
+    labels = list(dict.fromkeys(label for runs in panels.values() for label in runs))
+    palette = colours(labels)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.9))
+    for ax, (title, runs) in zip(np.atleast_1d(axes), panels.items(), strict=True):
+        for label, rows in runs.items():
+            frames = np.array([row["frames"] for row in rows], float)
+            returns = np.array([row["return"] for row in rows], float)
+            ax.plot(frames, returns, color=palette[label], alpha=0.25, linewidth=0.8)
+            if len(returns) >= window:
+                mean = np.convolve(returns, np.ones(window) / window, mode="valid")
+                ax.plot(frames[window - 1 :], mean, color=palette[label], label=label)
+            else:  # too few episodes for a moving mean: the points themselves
+                ax.plot(frames, returns, "o", color=palette[label], label=label)
+        ax.set_title(title)
+        ax.set_xlabel("frames played")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
+    np.atleast_1d(axes)[0].set_ylabel("episode return")
+    np.atleast_1d(axes)[0].legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
 def distribution_projection(support, probs, shifted, projected):
     """C51's projection. support (K,): the fixed atoms; probs (K,): the next-state distribution
     on them; shifted (K,): the atoms r + gamma z_j it moves to; projected (K,): its mass back

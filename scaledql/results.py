@@ -265,7 +265,7 @@ def caption(text: str, records: list[dict]) -> str:
     """`text` followed by the scale, preset, seeds, games and record files behind a figure."""
     first = records[0]
     seeds = sorted({r["config"]["seed"] for r in records})
-    games = ", ".join(first["config"]["games"])
+    games = ", ".join(dict.fromkeys(g for r in records for g in r["config"]["games"]))
     names = ", ".join(sorted({record_name(r) for r in records}))
     return (
         f"{text} Preset `{first['config']['name']}` ({first['scale']}); "

@@ -16,7 +16,15 @@ PARAMETERS = {"preset", "seed", "fresh"}
 
 
 def test_toc_lists_the_chapters_in_order_and_each_has_a_source():
-    assert CHAPTERS == ["02_data", "03_method", "04_multi_game", "05_scaling", "06_ablations"]
+    assert CHAPTERS == [
+        "02_data",
+        "03_method",
+        "04_multi_game",
+        "05_scaling",
+        "06_ablations",
+        "07_offline_finetuning",
+        "08_online_finetuning",
+    ]
     for name in CHAPTERS:
         assert (ROOT / "book" / f"{name}.md").exists()
 
