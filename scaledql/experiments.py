@@ -78,15 +78,15 @@ OFFLINE_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 
 # Online fine-tuning (Fig. 8): (game, mode, difficulty) of the paper's new game variants, and
-# each preset's budget. The paper fine-tunes for 3M frames (750k agent steps); cpu plays 40k
-# agent steps (160k frames), with a 10k replay (also its checkpoint interval) and the
+# each preset's budget. The paper fine-tunes for 3M frames (750k agent steps); cpu plays 25k
+# agent steps (100k frames), with a 10k replay (also its checkpoint interval) and the
 # exploration schedule shrunk to fit (Dopamine's 20k warmup and 250k decay are for 50M).
 ONLINE_VARIANTS: tuple[tuple[str, int, int], ...] = (("Freeway", 1, 0), ("Hero", 1, 0),
                                                      ("Breakout", 12, 0))  # fmt: skip
 ONLINE_SETTINGS: dict[str, tuple[str, ...]] = {
     "smoke": ("online.agent_steps=300", "online.warmup=50", "online.epsilon_decay=100",
               "online.replay_capacity=100"),
-    "cpu": ("online.agent_steps=40000", "online.warmup=2000", "online.epsilon_decay=10000",
+    "cpu": ("online.agent_steps=25000", "online.warmup=2000", "online.epsilon_decay=10000",
             "online.replay_capacity=10000"),
     "gpu": ("online.agent_steps=250000", "online.replay_capacity=50000"),
     "paper": ("online.agent_steps=750000",),

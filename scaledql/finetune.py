@@ -4,7 +4,8 @@ A fine-tuning run is an ordinary run whose `finetune.pretrained` names the confi
 recorded pre-training run. `train.create_train_state` then starts from that run's encoder and
 spatial embedding (`networks.transfer_encoder`), with a fresh MLP and fresh heads, and
 `finetune.encoder=frozen` keeps the encoder fixed. Offline fine-tuning therefore trains,
-resumes, evaluates and records exactly like any other run (`results.run_or_load`).
+resumes, evaluates and records exactly like any other run (`results.run_or_load`); online
+fine-tuning (`online.agent_steps` > 0, `scaledql.online`) starts from the same state.
 """
 
 from __future__ import annotations

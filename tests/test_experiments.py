@@ -183,7 +183,7 @@ def test_online_finetuning_plays_the_papers_modes_from_pretrained_or_scratch(pre
             pretrained = configs.config_hash(source) if "pre-trained" in variant else ""
             assert config.finetune.pretrained == pretrained
     assert runs["Scaled QL (pre-trained)"]["Breakout m12d0"].online.agent_steps == {
-        "smoke": 300, "cpu": 40_000, "gpu": 250_000, "paper": 750_000
+        "smoke": 300, "cpu": 25_000, "gpu": 250_000, "paper": 750_000
     }[preset]  # fmt: skip
 
 

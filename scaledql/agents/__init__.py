@@ -1,4 +1,5 @@
-"""Agents that act in ALE: the online DQN that logs datasets, greedy policies of saved networks."""
+"""Agents that act in ALE: online Q-learners (the `dqn` behaviour that logs datasets, online
+fine-tuning) and greedy policies of saved networks."""
 
 from scaledql.agents.policies import (
     DQNPolicy,
