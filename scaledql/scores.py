@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import functools
 import pathlib
+import warnings
 
 import numpy as np
 
@@ -88,12 +89,15 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
             ]
         )
 
-    points, intervals = rly.get_interval_estimates(
-        {m: np.asarray(s, float) for m, s in score_dict.items()},
-        all_three,
-        reps=reps,
-        random_state=np.random.RandomState(seed),
-    )
+    with warnings.catch_warnings():
+        # rliable passes arch the RandomState that arch now deprecates; nothing for us to change
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        points, intervals = rly.get_interval_estimates(
+            {m: np.asarray(s, float) for m, s in score_dict.items()},
+            all_three,
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
     return {
         method: {
             metric: (float(points[method][i]), *map(float, intervals[method][:, i]))
