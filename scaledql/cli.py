@@ -306,11 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     finetune.add_argument("--mode", required=True, choices=("offline", "online"))
     _add_config_args(finetune, default_preset="cpu")
-    finetune.set_defaults(func=cmd_finetune)
     finetune.add_argument("--seed", type=int, default=0)
     finetune.add_argument("--variant", help="e.g. frozen, scratch (default: every variant)")
     finetune.add_argument("--game", help="one held-out game, e.g. Alien (default: all)")
     finetune.add_argument("--fresh", action="store_true", help="ignore existing records")
+    finetune.set_defaults(func=cmd_finetune)
 
     evaluate_cmd = commands.add_parser("evaluate", help="play the games with a trained network")
     _add_config_args(evaluate_cmd, default_preset="cpu")

@@ -8,6 +8,11 @@ loading the emulator.
 
 from __future__ import annotations
 
+import typing
+
+if typing.TYPE_CHECKING:
+    import numpy as np
+
 # Size of each game's minimal action set in ale-py 0.12 (the action space DQN Replay was logged
 # in). `tests/test_envs.py` checks every entry against the emulator.
 NUM_ACTIONS: dict[str, int] = {
@@ -181,6 +186,19 @@ def make_env(
         env.reset(seed=seed)
         env.action_space.seed(seed)
     return env
+
+
+def frame_after_noops(
+    game: str, steps: int, *, mode: int | None = None, difficulty: int | None = None
+) -> np.ndarray:
+    """(84, 84) uint8: the observation after `steps` no-op agent steps from a seed-0 reset,
+    without sticky actions, in the given game variant (to show what a mode changes)."""
+    env = make_env(game, mode=mode, difficulty=difficulty, sticky_action_prob=0.0, seed=0)
+    frame, _ = env.reset(seed=0)
+    for _ in range(steps):
+        frame, *_ = env.step(0)
+    env.close()
+    return frame
 
 
 def game_variants(game: str) -> tuple[list[int], list[int]]:

@@ -25,10 +25,9 @@ FRAMES_PER_STEP = 4  # the frame skip of the DQN Replay preprocessing
 
 @dataclasses.dataclass
 class OnlineResult:
-    """The outcome of `train_online`: final state, where it lives, the episodes it played."""
+    """The outcome of `train_online`: final state, the episodes it played, timing."""
 
     state: train.TrainState
-    workdir: pathlib.Path
     learning_curve: list[dict]  # one row per episode: agent steps at its end, its return
     wall_time_s: float
     resumed_from: int | None  # the agent step of the checkpoint it resumed from
@@ -76,7 +75,6 @@ def train_online(config: Config, workdir: pathlib.Path, progress: bool = True) -
     )
     return OnlineResult(
         learner.state,
-        replay.parent,
         learning_curve(log["episodes"]),
         time.perf_counter() - started,
         resumed_from,

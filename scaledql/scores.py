@@ -90,7 +90,8 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
         )
 
     with warnings.catch_warnings():
-        # rliable passes arch the RandomState that arch now deprecates; nothing for us to change
+        # rliable hands our RandomState to arch, which now deprecates RandomState; rliable
+        # takes no Generator, and the seed is what keeps the point estimates reproducible
         warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
         points, intervals = rly.get_interval_estimates(
             {m: np.asarray(s, float) for m, s in score_dict.items()},

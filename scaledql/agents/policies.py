@@ -123,7 +123,6 @@ class OnlineLearner(GreedyPolicy):
         self.warmup, self.decay = online.warmup, online.epsilon_decay
         self.update_period = online.update_period
         self.update = train.make_update(config)
-        self.metrics: dict = {}
 
     def epsilon_at(self, step: int) -> float:
         if step < self.warmup:
@@ -140,7 +139,7 @@ class OnlineLearner(GreedyPolicy):
             return
         batch = writer.sample(self.config.train.batch_size, self.rng)
         batch["game_id"] = np.zeros(len(batch["action"]), np.int32)
-        self.state, self.metrics = self.update(self.state, batch)
+        self.state, _ = self.update(self.state, batch)
 
     def state_dict(self) -> dict:
         blob = flax.serialization.to_bytes(jax.tree.map(np.asarray, self.state))
