@@ -1,8 +1,10 @@
-"""Writing files so that nothing half-written is ever left under the final name."""
+"""Writing to disk safely: nothing half-written is ever left under the final name, and no two
+processes write into the same run directory at once."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -32,3 +34,35 @@ def write_json(path: pathlib.Path, data, indent: int = 1) -> None:
     with atomic_file(path, "w") as f:
         json.dump(data, f, indent=indent, sort_keys=True)
         f.write("\n")
+
+
+@contextlib.contextmanager
+def exclusive(directory: pathlib.Path, what: str):
+    """Holds an exclusive lock on `directory` (created if missing) for the body of the block.
+
+    Two processes resuming the same checkpoints would overwrite each other's files, so the second
+    one fails at once with an error naming the holder. The kernel drops the lock when its holder
+    dies, so a killed run never leaves a stale lock behind.
+    """
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RuntimeError(
+                f"{directory} is in use by {holder}; wait for it to finish or stop it "
+                "(a stopped run resumes from its last checkpoint)"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, running {what}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from scaledql import envs, losses, networks
-from scaledql.atomic import atomic_file
+from scaledql.atomic import atomic_file, exclusive
 from scaledql.configs import Config
 
 
@@ -227,13 +227,18 @@ def train(
     uninterrupted run does. A NaN or Inf loss stops the run with an error naming the step and
     the last good checkpoint. callback(step, metrics) is called at every log step.
     """
+    workdir = pathlib.Path(workdir).resolve()
+    with exclusive(workdir, f"training ({config.name} preset)"):
+        return _train(config, workdir, runs, progress, callback)
+
+
+def _train(config: Config, workdir: pathlib.Path, runs, progress: bool, callback) -> TrainResult:
+    """`train` in a workdir this process holds."""
     import orbax.checkpoint as ocp
     from tqdm.auto import tqdm
 
     from scaledql import data
 
-    workdir = pathlib.Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
     tc = config.train
     mesh = data_mesh()
     if tc.batch_size % mesh.size:

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from scaledql import envs
-from scaledql.atomic import atomic_file, write_json
+from scaledql.atomic import atomic_file, exclusive, write_json
 from scaledql.data import format as fmt
 from scaledql.data.run import RunData
 from scaledql.data.writer import ReplayWriter
@@ -86,9 +86,15 @@ def collect(
     If `out_dir` already holds checkpoints of an unfinished collection with the same settings,
     collection resumes from the last checkpoint.
     """
+    out_dir = pathlib.Path(out_dir)
+    with exclusive(out_dir, f"a collection of {game}"):
+        return _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, progress)
+
+
+def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, progress) -> dict:
+    """`collect` into an `out_dir` this process holds."""
     from tqdm.auto import tqdm
 
-    out_dir = pathlib.Path(out_dir)
     settings = {
         "game": envs.check_game(game),
         "policy": policy.description,
