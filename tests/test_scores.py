@@ -1,0 +1,45 @@
+"""The noise-aware comparison that the fine-tuning chapters' "did pre-training help?" rests on."""
+
+import numpy as np
+import pytest
+
+from scaledql import scores
+
+
+def test_compare_means_interval_matches_the_normal_approximation():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(5.0, 2.0, 400), rng.normal(4.5, 1.0, 300)
+    ours = scores.compare_means(a, b, reps=4000, seed=1)
+    # independent reference: the large-sample (Welch) interval, with the bootstrap's ddof=0
+    half = 1.959964 * np.sqrt(a.var() / a.size + b.var() / b.size)
+    assert ours["difference"] == pytest.approx(a.mean() - b.mean())
+    assert ours["low"] == pytest.approx(ours["difference"] - half, abs=0.05 * half)
+    assert ours["high"] == pytest.approx(ours["difference"] + half, abs=0.05 * half)
+    assert ours["verdict"] == "ahead"
+
+
+def test_compare_means_verdicts():
+    high, low = [10.0, 12.0, 11.0, 13.0], [1.0, 2.0, 0.0, 3.0]
+    assert scores.compare_means(high, low)["verdict"] == "ahead"
+    assert scores.compare_means(low, high)["verdict"] == "behind"
+    # overlapping noisy samples with nearly equal means cannot be told apart
+    assert scores.compare_means([0.0, 800.0, 300.0], [100.0, 700.0, 250.0])["verdict"] == "level"
+    one = scores.compare_means([5.0], low)
+    assert one["verdict"] == "level" and np.isnan(one["low"]) and np.isnan(one["high"])
+    assert one["difference"] == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize(
+    "verdicts, answer",
+    [
+        ({"A": "ahead", "B": "level"}, "Yes"),
+        ({"A": "behind", "B": "level"}, "No"),
+        ({"A": "ahead", "B": "behind"}, "Mixed"),
+        ({"A": "level", "B": "level"}, "Not measurably"),
+    ],
+)
+def test_tally(verdicts, answer):
+    got, names = scores.tally({g: {"verdict": v} for g, v in verdicts.items()})
+    assert got == answer
+    assert sorted(sum(names.values(), [])) == sorted(verdicts)
+    assert all(verdicts[g] == v for v, gs in names.items() for g in gs)
