@@ -43,3 +43,10 @@ def test_tally(verdicts, answer):
     assert got == answer
     assert sorted(sum(names.values(), [])) == sorted(verdicts)
     assert all(verdicts[g] == v for v, gs in names.items() for g in gs)
+
+
+def test_compare_intervals_needs_disjoint_intervals():
+    assert scores.compare_intervals((0.5, 0.4, 0.6), (0.2, 0.1, 0.3)) == "above"
+    assert scores.compare_intervals((0.2, 0.1, 0.3), (0.5, 0.4, 0.6)) == "below"
+    # the points differ but the intervals overlap: not told apart
+    assert scores.compare_intervals((0.5, 0.25, 0.7), (0.2, 0.1, 0.3)) == "level"
