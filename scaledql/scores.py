@@ -118,9 +118,9 @@ def performance_profiles(score_dict: dict[str, np.ndarray], taus: np.ndarray, re
 
 
 def compare_intervals(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
-    """ "above", "below" or "level": where estimate a lies against estimate b, each a (point, low,
-    high) as `aggregate` gives it. Above or below only when the two 95 % intervals do not
-    overlap, a strict test (for independent estimates it errs well under 5 % of the time)."""
+    """Where estimate a lies against estimate b, each a (point, low, high) as `aggregate` gives
+    it: "above" or "below" only when the two 95 % intervals do not overlap, a strict test (for
+    independent estimates it errs well under 5 % of the time), else "level"."""
     if a[1] > b[2]:
         return "above"
     if a[2] < b[1]:

@@ -1,4 +1,4 @@
-"""The noise-aware comparison that the fine-tuning chapters' "did pre-training help?" rests on."""
+"""The noise-aware comparisons behind the chapters' verdicts on direction and on pre-training."""
 
 import numpy as np
 import pytest
