@@ -7,6 +7,7 @@ aggregates that need it, and `normalize` reports them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -69,13 +70,27 @@ def normalize(
     return scores, missing
 
 
+@contextlib.contextmanager
+def _global_numpy_seed(seed: int):
+    """Seeds numpy's global generator for the block and restores its state after.
+
+    rliable's `StratifiedBootstrap.update_indices` draws its resamples from `np.random.choice`,
+    not from the generator it is given, so only the global state makes its intervals
+    reproducible.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> dict:
     """{method: {metric: (point, low, high)}} with 95 % stratified-bootstrap intervals.
 
     score_dict: method -> (runs, games) normalised scores. IQM, median and mean come from
-    rliable (`get_interval_estimates`), as the paper reports them. Point estimates are exact;
-    `seed` is passed on, but with arch 7.2 rliable's resampling is not reproducible from it, so
-    interval endpoints vary by about the bootstrap noise (0.01 at 2000 repetitions) run to run.
+    rliable (`get_interval_estimates`), as the paper reports them; `seed` fixes the intervals.
     """
     from rliable import library as rly
     from rliable import metrics
@@ -89,9 +104,9 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
             ]
         )
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _global_numpy_seed(seed):
         # rliable hands our RandomState to arch, which now deprecates RandomState; rliable
-        # takes no Generator, and the seed is what keeps the point estimates reproducible
+        # takes no Generator
         warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
         points, intervals = rly.get_interval_estimates(
             {m: np.asarray(s, float) for m, s in score_dict.items()},
@@ -108,13 +123,16 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
     }
 
 
-def performance_profiles(score_dict: dict[str, np.ndarray], taus: np.ndarray, reps: int = 2000):
+def performance_profiles(
+    score_dict: dict[str, np.ndarray], taus: np.ndarray, reps: int = 2000, seed: int = 0
+):
     """(profiles, intervals): fraction of runs scoring above each tau, per method (rliable)."""
     from rliable import library as rly
 
-    return rly.create_performance_profile(
-        {m: np.asarray(s, float) for m, s in score_dict.items()}, taus, reps=reps
-    )
+    with _global_numpy_seed(seed):
+        return rly.create_performance_profile(
+            {m: np.asarray(s, float) for m, s in score_dict.items()}, taus, reps=reps
+        )
 
 
 def compare_intervals(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:

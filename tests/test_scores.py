@@ -50,3 +50,26 @@ def test_compare_intervals_needs_disjoint_intervals():
     assert scores.compare_intervals((0.2, 0.1, 0.3), (0.5, 0.4, 0.6)) == "below"
     # the points differ but the intervals overlap: not told apart
     assert scores.compare_intervals((0.5, 0.25, 0.7), (0.2, 0.1, 0.3)) == "level"
+
+
+def test_bootstrap_intervals_repeat_for_a_seed_and_leave_numpy_alone():
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(20, 4))  # (episodes, games)
+    taus = np.linspace(-1.0, 1.0, 5)
+    np.random.seed(123)
+    expected_next_draw = np.random.random()
+    np.random.seed(123)
+
+    first = scores.aggregate({"run": matrix}, reps=200, seed=7)
+    second = scores.aggregate({"run": matrix}, reps=200, seed=7)
+    other = scores.aggregate({"run": matrix}, reps=200, seed=8)
+    bands = [
+        scores.performance_profiles({"run": matrix}, taus, reps=200, seed=7)[1]["run"]
+        for _ in range(2)
+    ]
+
+    assert first == second
+    assert first["run"]["IQM"][1:] != other["run"]["IQM"][1:]
+    np.testing.assert_array_equal(bands[0], bands[1])
+    # the caller's global numpy stream goes on as if the bootstrap had not run
+    assert np.random.random() == expected_next_draw
