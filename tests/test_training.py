@@ -182,6 +182,7 @@ def test_aggregates_agree_with_rliable_called_directly():
     ours = scores.aggregate(score_dict, reps=2000, seed=7)
     funcs = [metrics.aggregate_iqm, metrics.aggregate_median, metrics.aggregate_mean]
     for metric, func in zip(scores.METRICS, funcs, strict=True):
+        np.random.seed(7)  # rliable resamples from numpy's global stream
         points, intervals = rly.get_interval_estimates(
             score_dict, lambda s, f=func: np.array([f(s)]), reps=2000
         )
@@ -189,9 +190,8 @@ def test_aggregates_agree_with_rliable_called_directly():
             point, low, high = ours[method][metric]
             assert point == pytest.approx(points[method][0])  # point estimates: exact
             assert low <= point <= high
-            # intervals: the same bootstrap, but rliable called directly resamples from numpy's
-            # global stream, not from our seed, so allow for resampling noise (about 0.01 here)
-            assert (low, high) == pytest.approx(tuple(intervals[method][:, 0]), abs=0.05)
+            # intervals: the same resamples, drawn from the same seed
+            assert (low, high) == pytest.approx(tuple(intervals[method][:, 0]), rel=1e-12)
     # IQM by hand: the mean of the middle half of the 30 scores
     flat = np.sort(score_dict["a"].ravel())
     assert ours["a"]["IQM"][0] == pytest.approx(flat[7:23].mean(), rel=0.02)
