@@ -2,8 +2,8 @@
 
 Chapters are jupytext MyST notebooks, `book/NAME.md`. `_toc.yml` lists their executed copies,
 `book/_executed/NAME`, so it also fixes the order of execution. For each chapter: jupytext
-converts the source, papermill runs it with `preset`, `seed` and `fresh` injected into its
-`parameters` cell, and the executed notebook lands in `book/_executed/` (a build output, never
+converts the source, papermill runs it with `preset`, `seed`, `fresh` and `since` injected into
+its `parameters` cell, and the executed notebook lands in `book/_executed/` (a build output, never
 committed). The execution-statistics page is written from the timings, and `jupyter-book build`
 renders exactly what papermill ran (`execute_notebooks: off`).
 """
@@ -18,7 +18,11 @@ import re
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
+import jax
+
+from scaledql import configs, experiments, records
 from scaledql.atomic import atomic_file
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -35,7 +39,7 @@ class ChapterFailed(RuntimeError):
 
 def chapter_names(root: pathlib.Path = REPO_ROOT) -> list[str]:
     """The executed chapters `_toc.yml` lists, in order (without the statistics page)."""
-    import yaml
+    import yaml  # the `book` extra's packages are imported only where the book is built
 
     def files(entry) -> list[str]:
         found = [entry["file"]] if isinstance(entry, dict) and "file" in entry else []
@@ -58,7 +62,7 @@ def execute_chapter(name: str, parameters: dict, root: pathlib.Path = REPO_ROOT)
     A failing chapter raises ChapterFailed with its traceback; its partial notebook is kept as
     NAME.failed.ipynb (outside the book) and the last good NAME.ipynb is removed.
     """
-    import jupytext
+    import jupytext  # the `book` extra, as in `chapter_names`
     import nbformat
     import papermill
 
@@ -99,10 +103,6 @@ def execute_chapter(name: str, parameters: dict, root: pathlib.Path = REPO_ROOT)
 
 def write_statistics(rows: list[dict], parameters: dict, root: pathlib.Path = REPO_ROOT) -> None:
     """The execution-statistics page: runtime per chapter, device and versions."""
-    from importlib.metadata import version
-
-    import jax
-
     packages = ["jax", "flax", "optax", "ale-py", "rliable", "jupyter-book", "papermill"]
     lines = [
         "# Execution statistics",
@@ -140,10 +140,8 @@ def build_html(root: pathlib.Path = REPO_ROOT) -> None:
 
 def _report_missing_runs(preset: str, seed: int, fresh: bool) -> None:
     """Says up front how many runs the chapters will train rather than load."""
-    from scaledql import experiments, results
-
     planned = experiments.book_runs(preset, seed)
-    missing = len(planned) if fresh else sum(results.load_record(c) is None for _, _, c in planned)
+    missing = len(planned) if fresh else sum(records.load_record(c) is None for _, _, c in planned)
     if missing:
         print(
             f"{missing} of the {len(planned)} runs the chapters use at preset {preset} have no "
@@ -164,18 +162,15 @@ def run(
     """Executes every chapter (or `only` those) at `preset`, writes the statistics page, builds.
 
     fresh: retrain every run a chapter uses, once per build (a run two chapters share is trained
-    by the first and reused by the second).
+    by the first and reused by the second: each chapter gets the build's start as `since`).
     """
-    from scaledql import configs
-
     configs.preset(preset)  # an unknown preset fails here, before any chapter starts
     names = chapter_names(root)
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; the book's chapters: {', '.join(names)}")
     _report_missing_runs(preset, seed, fresh)
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    parameters = {"preset": preset, "seed": seed, "fresh": started if fresh else False}
+    parameters = {"preset": preset, "seed": seed, "fresh": fresh, "since": records.now()}
     rows = []
     for i, name in enumerate(names, 1):
         if only and name not in only:
@@ -184,7 +179,7 @@ def run(
         seconds = execute_chapter(name, parameters, root)
         print(f"[{i}/{len(names)}] {name}: done in {seconds:.1f} s", flush=True)
         rows.append({"chapter": name, "seconds": seconds})
-    write_statistics(rows, {**parameters, "fresh": fresh}, root)
+    write_statistics(rows, parameters, root)
     if build:
         build_html(root)
     return rows

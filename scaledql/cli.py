@@ -6,7 +6,22 @@ import argparse
 import pathlib
 import sys
 
-from scaledql import configs
+import numpy as np
+
+from scaledql import (
+    agents,
+    benchmarks,
+    book,
+    checkpoints,
+    configs,
+    envs,
+    evaluate,
+    experiments,
+    networks,
+    pipeline,
+    records,
+)
+from scaledql.data import collect, dataset_stats
 
 
 def config_from_args(args: argparse.Namespace) -> configs.Config:
@@ -22,23 +37,40 @@ def _add_config_args(parser: argparse.ArgumentParser, default_preset: str = "smo
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="change a setting, e.g. network.width=0.5 or games=Pong,Breakout (repeatable)",
+        help="change a setting, e.g. network.width=0.5 or games=Pong,Breakout (repeatable); "
+        "`scaledql settings` lists every key with its default and meaning",
     )
 
 
 def cmd_bench_update(args: argparse.Namespace) -> None:
-    from scaledql import bench
 
     config = config_from_args(args)
     print(
         f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, "
         f"loss {config.loss.kind}, cql_alpha {config.loss.cql_alpha}, {len(config.games)} games"
     )
-    print(bench.bench_update(config, steps=args.steps).report())
+    print(benchmarks.bench_update(config, steps=args.steps).report())
+
+
+def cmd_settings(args: argparse.Namespace) -> None:
+    """Every --set key: its value at the preset, the dataclass default, and what it sets."""
+    config = config_from_args(args)
+    docs = configs.setting_docs()
+
+    def text(value) -> str:
+        return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    rows = [
+        (key, text(configs.setting_value(config, key)), text(configs.default_value(key)))
+        for key in configs.setting_names(config)
+    ]
+    width = max(len(key) for key, _, _ in rows)
+    print(f"{'setting':<{width}}  {config.name + ' preset':<14}  {'default':<14}  meaning")
+    for key, value, default in rows:
+        print(f"{key:<{width}}  {value:<14}  {default:<14}  {docs[key]}")
 
 
 def cmd_params(args: argparse.Namespace) -> None:
-    from scaledql import networks
 
     base = config_from_args(args)
     encoders = [base.network.encoder] if args.only_preset else configs.ENCODERS
@@ -57,8 +89,6 @@ def cmd_params(args: argparse.Namespace) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
-    from scaledql import agents
-    from scaledql.data import collect, dataset_stats
 
     policy = agents.make_policy(args.policy, args.game, args.steps, args.seed, args.epsilon)
     collect(
@@ -94,17 +124,14 @@ def _print_stats(rows: list[dict]) -> None:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> None:
-    from scaledql.data import dataset_stats
 
     _print_stats([dataset_stats(run_dir) for run_dir in args.run_dirs])
 
 
 def cmd_bench_sampler(args: argparse.Namespace) -> None:
-    from scaledql import envs
-    from scaledql.data.bench import bench_sampler
 
     games = [envs.check_game(g.strip()) for g in args.games.split(",")]
-    result = bench_sampler(
+    result = benchmarks.bench_sampler(
         games, args.steps_per_game, args.capacity, args.batch_size, args.batches, args.prefetch
     )
     print(
@@ -117,9 +144,8 @@ def cmd_bench_sampler(args: argparse.Namespace) -> None:
 
 
 def cmd_bench_read(args: argparse.Namespace) -> None:
-    from scaledql.data.bench import bench_read
 
-    result = bench_read(args.rows)
+    result = benchmarks.bench_read(args.rows)
     print(
         f"checkpoint        {result['rows']:,} rows ({result['frames_gb']:.2f} GB of frames, "
         f"{result['gz_mb']:.0f} MB gzipped)"
@@ -131,19 +157,17 @@ def cmd_bench_read(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from scaledql import results
 
     config = config_from_args(args)
     if args.games:
         config = configs.override(config, [f"games={args.games}"])
-    _print_record(results.run_or_load(config, fresh=args.fresh, workdir=args.workdir))
+    _print_record(pipeline.run_or_load(config, fresh=args.fresh, workdir=args.workdir))
 
 
 def _print_record(record: dict) -> None:
-    from scaledql import results
 
     config = configs.from_dict(record["config"])
-    print(f"{record['scale']}; record {results.record_path(config)}")
+    print(f"{record['scale']}; record {records.record_path(config)}")
     print(f"{'game':<14} {'return':>10} {'behaviour':>10} {'human-norm':>10}")
     for game, s in record["scores"].items():
         behaviour = s["behaviour_mean_return"]
@@ -158,7 +182,6 @@ def _print_record(record: dict) -> None:
 def cmd_finetune(args: argparse.Namespace) -> None:
     """The fine-tuning runs of chapter 7 (offline) or 8 (online) that match --variant and
     --game, after the pre-trained run they start from."""
-    from scaledql import experiments, results
 
     build = {"offline": experiments.offline_finetuning, "online": experiments.online_finetuning}
     source, runs = build[args.mode](args.preset, args.seed, args.set or [])
@@ -178,17 +201,16 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         )
     if any(config.finetune.pretrained for _, _, config in chosen):
         print(f"pre-trained run {configs.config_hash(source)}: {configs.command(source)}")
-        results.run_or_load(source)
+        pipeline.run_or_load(source)
     for variant, game, config in chosen:
         print(f"\n{variant}, {game}: {configs.command(config)}", flush=True)
-        _print_record(results.run_or_load(config, fresh=args.fresh))
+        _print_record(pipeline.run_or_load(config, fresh=args.fresh))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from scaledql import evaluate, train
 
     config = config_from_args(args)
-    params = train.load_params(config, args.workdir)
+    params = checkpoints.load_params(config, args.workdir)
     for game in [args.game] if args.game else config.games:
         returns = evaluate.evaluate_game(
             config,
@@ -204,11 +226,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_records(args: argparse.Namespace) -> None:
-    import numpy as np
 
-    from scaledql import results
-
-    for r in results.list_records():
+    for r in records.list_records():
         normed = [
             s["human_normalized"] for s in r["scores"].values() if s["human_normalized"] is not None
         ]
@@ -220,12 +239,11 @@ def cmd_records(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    from scaledql import experiments, results
 
     planned = experiments.book_runs(args.preset, args.seed)
     missing = []
     for chapter, label, config in planned:
-        if results.load_record(config) is None:
+        if records.load_record(config) is None:
             missing.append(config)
         state = "missing " if missing and missing[-1] is config else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
@@ -233,11 +251,10 @@ def cmd_runs(args: argparse.Namespace) -> None:
     print(f"{len(planned) - len(missing)} of {len(planned)} runs recorded at preset {args.preset}")
     for i, config in enumerate(missing if args.train else [], 1):
         print(f"training {i}/{len(missing)}: {configs.command(config)}", flush=True)
-        results.run_or_load(config)
+        pipeline.run_or_load(config)
 
 
 def cmd_book(args: argparse.Namespace) -> None:
-    from scaledql import book
 
     try:
         book.run(args.preset, args.seed, args.fresh, only=args.only, build=not args.no_build)
@@ -247,7 +264,7 @@ def cmd_book(args: argparse.Namespace) -> None:
 
 
 def _iqm(values) -> float:
-    from rliable import metrics
+    from rliable import metrics  # lazily, as in `scores.aggregate`
 
     return float(metrics.aggregate_iqm(values[None, :]))
 
@@ -344,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     book_cmd.add_argument("--only", nargs="+", help="execute only these chapters")
     book_cmd.add_argument("--no-build", action="store_true", help="execute, skip the HTML build")
     book_cmd.set_defaults(func=cmd_book)
+
+    settings = commands.add_parser(
+        "settings", help="every --set key with its value at a preset, its default and meaning"
+    )
+    _add_config_args(settings, default_preset="cpu")
+    settings.set_defaults(func=cmd_settings)
 
     params = commands.add_parser("params", help="parameter counts of every encoder")
     _add_config_args(params, default_preset="paper")

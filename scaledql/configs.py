@@ -13,9 +13,12 @@ This module imports no jax: configs are cheap to build, hash and print.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
+import inspect
 import json
+import sys
 import typing
 from collections.abc import Callable, Iterable
 
@@ -35,45 +38,62 @@ class NetworkConfig:
     """The Q-network: encoder, readout, shared MLP, feature normalisation, per-game heads."""
 
     encoder: str = "resnet101"
-    width: float = 1.0  # channel multiplier of the encoder (1.0: the standard widths)
-    readout: str = "spatial"  # spatial: learned spatial embedding; pool: global mean; flatten
-    spatial_features: int = 8  # F of the learned (H, W, C, F) spatial embedding kernel
-    norm_groups: int = 4  # GroupNorm groups in the ResNets (assumption: PTR's encoder)
+    """resnet18 ... resnet152 (GroupNorm), impala or nature (the DQN CNN)"""
+    width: float = 1.0
+    """channel multiplier of the encoder (1.0: the standard widths)"""
+    readout: str = "spatial"
+    """spatial: learned spatial embedding; pool: global mean; flatten"""
+    spatial_features: int = 8
+    """F of the learned (H, W, C, F) spatial embedding kernel"""
+    norm_groups: int = 4
+    """GroupNorm groups in the ResNets (assumption: PTR's encoder)"""
     mlp_sizes: tuple[int, ...] = (512,)
-    feature_norm: bool = True  # divide the features fed to the heads by their L2 norm
-    dtype: str = "float32"  # computation dtype; parameters stay float32
+    """widths of the shared MLP between the readout and the heads (assumption: one 512 layer)"""
+    feature_norm: bool = True
+    """divide the features fed to the heads by their L2 norm"""
+    dtype: str = "float32"
+    """computation dtype, float32 or bfloat16; parameters stay float32"""
 
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
     """The objective: TD loss kind, its support, the CQL weight and the discount."""
 
-    kind: str = "c51"  # c51: categorical TD; mse: scalar TD; bc: behaviour cloning
+    kind: str = "c51"
+    """c51: categorical TD; mse: scalar TD; bc: behaviour cloning"""
     num_atoms: int = 51
+    """atoms of the C51 return distribution"""
     v_min: float = -10.0
+    """lowest atom of the C51 support"""
     v_max: float = 10.0
+    """highest atom of the C51 support"""
     cql_alpha: float = 0.05
+    """weight of the CQL regulariser (0: plain offline Q-learning)"""
     discount: float = 0.99
+    """discount factor gamma"""
     n_step: int = 1
+    """steps of the TD return"""
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Which offline data a run trains on, and for collected data, how it is made.
-
-    source: `collected` (made here by `scaledql collect` with `behaviour`, `steps_per_game`
-    agent steps a run and `capacity` rows a checkpoint, regenerated when missing) or
-    `dqn-replay` (the real dataset, downloaded under `root`). root: the dataset directory,
-    laid out as ROOT/{Game}/{run}/replay_logs; empty for the default under the cache.
-    """
+    """Which offline data a run trains on, and for collected data, how it is made."""
 
     source: str = "collected"
-    subset: str = "initial:20"  # initial:X (first X % of a run), all, uniform:X (X % sampled)
+    """collected: made here by `scaledql collect` (regenerated when missing); dqn-replay: the
+    real dataset, downloaded under `data.root`"""
+    subset: str = "initial:20"
+    """initial:X (first X % of a run), all, uniform:X (X % of every checkpoint)"""
     runs: tuple[int, ...] = (1,)
-    behaviour: str = "dqn"  # random | dqn: the policy that collects `collected` data
-    steps_per_game: int = 50_000_000  # agent steps of a full run (DQN Replay: 50M)
-    capacity: int = 1_000_000  # rows a checkpoint holds (DQN Replay: 1M)
+    """which runs of each game (DQN Replay has 1 to 5)"""
+    behaviour: str = "dqn"
+    """random | dqn: the policy that collects `collected` data"""
+    steps_per_game: int = 50_000_000
+    """agent steps of a full collected run (DQN Replay: 50M)"""
+    capacity: int = 1_000_000
+    """rows a checkpoint holds (DQN Replay: 1M)"""
     root: str = ""
+    """the dataset directory, laid out as ROOT/{Game}/{run}/replay_logs; empty: under the cache"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,14 +101,23 @@ class TrainConfig:
     """The optimiser and the training loop."""
 
     batch_size: int = 512
+    """transitions a gradient step, over all games and devices"""
     learning_rate: float = 2e-4
-    adam_eps: float = 3.125e-4  # assumption: single-task CQL on Atari
-    grad_clip_norm: float | None = None  # None: no clipping
-    target_update_period: int = 2000  # gradient steps between hard target-network copies
+    """Adam's learning rate"""
+    adam_eps: float = 3.125e-4
+    """Adam's epsilon (assumption: single-task CQL on Atari)"""
+    grad_clip_norm: float | None = None
+    """clip gradients to this global norm; None: no clipping"""
+    target_update_period: int = 2000
+    """gradient steps between hard target-network copies"""
     num_steps: int = 1_000_000
-    steps_per_call: int = 1  # gradient steps inside one jitted call
+    """gradient steps of the run (assumption: the paper does not say)"""
+    steps_per_call: int = 1
+    """gradient steps inside one jitted call"""
     checkpoint_every: int = 50_000
+    """gradient steps between checkpoints"""
     log_every: int = 1_000
+    """gradient steps between rows of the learning curve"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,23 +125,24 @@ class EvalConfig:
     """Online evaluation of the greedy policy."""
 
     episodes: int = 10
+    """evaluation episodes a game"""
     epsilon: float = 0.001
+    """probability of a random action while evaluating"""
     max_frames: int = 108_000
+    """frame cap of an episode (30 minutes of play)"""
     sticky_action_prob: float = 0.25
+    """probability that the emulator repeats the previous action"""
 
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
-    """Starting from a pre-trained multi-game run (the paper's Sec. 5.2).
-
-    pretrained: the config hash of a recorded run; the encoder and spatial embedding of its
-    final checkpoint initialise this run's, while the MLP and heads start fresh. Empty: no
-    pre-training (the paper's "scratch" variant). encoder: `train` (fine-tuned with the rest)
-    or `frozen` (kept as pre-trained: it gets no updates).
-    """
+    """Starting from a pre-trained multi-game run (the paper's Sec. 5.2)."""
 
     pretrained: str = ""
+    """config hash of a recorded run whose final encoder and spatial embedding start this one
+    (the MLP and heads start fresh); empty: no pre-training (the paper's "scratch")"""
     encoder: str = "train"
+    """train: fine-tuned with the rest; frozen: kept as pre-trained, no updates"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,26 +150,28 @@ class OnlineConfig:
     """Online learning in ALE (the paper's online fine-tuning to new game modes, Fig. 8), and the
     game variant every run is evaluated in.
 
-    agent_steps: 0 for an offline run; otherwise the run learns online for that many agent steps
-    (4 frames each; the paper's fine-tuning budget of 3M frames is 750,000) and offline data is
-    not used. mode, difficulty: the ALE game variant played online and in evaluation (None: the
-    game's default, which the offline data was logged in). The agent is epsilon-greedy: epsilon
-    1 for `warmup` steps, then linearly down to `epsilon_final` over `epsilon_decay` steps; it
-    takes one gradient step of the configured loss (CQL included when `loss.cql_alpha` > 0)
-    every `update_period` agent steps on a uniform batch of its replay buffer of
-    `replay_capacity` transitions. The paper does not give these; the defaults are Dopamine's
-    DQN settings, except the replay, which is also the checkpoint interval (a checkpoint each
-    time the buffer has been filled once), so 250k gives a 3M-frame run 3 checkpoints.
+    The paper does not give these settings; the defaults are Dopamine's DQN settings, except the
+    replay, which is also the checkpoint interval (a checkpoint each time the buffer has been
+    filled once), so 250k gives a 3M-frame run 3 checkpoints.
     """
 
     agent_steps: int = 0
+    """0: an offline run; else agent steps learned online, 4 frames each (3M frames: 750000),
+    and no offline data is used"""
     mode: int | None = None
+    """ALE game mode played online and in evaluation; None: the default the data was logged in"""
     difficulty: int | None = None
+    """ALE difficulty, as `mode`"""
     warmup: int = 20_000
+    """agent steps of epsilon 1 before epsilon starts to fall"""
     epsilon_decay: int = 250_000
+    """agent steps over which epsilon falls linearly to `epsilon_final`"""
     epsilon_final: float = 0.01
+    """exploration rate after the decay"""
     update_period: int = 4
+    """agent steps between gradient steps (on a uniform batch of the replay)"""
     replay_capacity: int = 250_000
+    """transitions the replay buffer holds; also the checkpoint interval"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,9 +188,40 @@ class Config:
     finetune: FinetuneConfig = FinetuneConfig()
     online: OnlineConfig = OnlineConfig()
     seed: int = 0
+    """seed of the initialisation, the batches and the evaluation"""
 
     def __post_init__(self):
         validate(self)
+
+
+SETTING_DOCS_EXTRA = {"games": "the games to train on, comma-separated (one head each)"}
+
+
+def setting_docs() -> dict[str, str]:
+    """{setting name: its one-line description}, read from the docstring under each field of
+    the dataclasses above (as CleanRL's `Args` documents its fields). Python keeps no field
+    docstrings at runtime, so this parses the module's own source."""
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs = dict(SETTING_DOCS_EXTRA)
+    sections = {
+        f.type if isinstance(f.type, str) else f.type.__name__: f.name
+        for f in dataclasses.fields(Config)
+    }
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or (
+            node.name not in sections and node.name != "Config"
+        ):
+            continue
+        prefix = f"{sections[node.name]}." if node.name in sections else ""
+        for field, doc in zip(node.body, node.body[1:], strict=False):
+            if (
+                isinstance(field, ast.AnnAssign)
+                and isinstance(doc, ast.Expr)
+                and isinstance(doc.value, ast.Constant)
+                and isinstance(doc.value.value, str)
+            ):
+                docs[prefix + field.target.id] = " ".join(doc.value.value.split())
+    return docs
 
 
 def _one_of(value, valid: Iterable, setting: str):

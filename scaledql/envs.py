@@ -115,6 +115,10 @@ ABLATION_GAMES: tuple[str, ...] = ("Asterix", "Breakout", "Pong", "SpaceInvaders
 
 ALL_GAMES: tuple[str, ...] = tuple(sorted(NUM_ACTIONS))
 
+# What the Q-network reads: a stack of the last 4 preprocessed 84x84 greyscale frames, (H, W, 4)
+# uint8. One frame on disk is `data.format.FRAME_SHAPE`, (84, 84).
+STATE_SHAPE: tuple[int, int, int] = (84, 84, 4)
+
 
 def check_game(game: str) -> str:
     """Returns `game` if it is known, else raises a ValueError that lists the valid names."""

@@ -70,7 +70,7 @@ def evaluate_game(
         [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
     frames, _ = vec.reset(seed=[seed * 1000 + i for i in range(num_envs)])
-    stacks = np.zeros((num_envs, 84, 84, 4), np.uint8)
+    stacks = np.zeros((num_envs, *envs.STATE_SHAPE), np.uint8)
     stacks[..., -1] = frames
     running = np.zeros(num_envs)
     returns: list[float] = []

@@ -1,9 +1,13 @@
-"""The runs behind each chapter: which configs a chapter compares, at each preset.
+"""The runs behind each chapter: which configs a chapter compares, at each preset, and what the
+paper reports for each comparison.
 
 Chapters, the CLI and the tests build their runs here, so the same (preset, seed, settings)
-always gives the same configs and therefore the same run records. At reduced presets the
-scaling and ablation sweeps are smaller than the paper's; `SWEEP_SETTINGS` and `SCALING_SIZES`
-say exactly how, and the chapters print them.
+always gives the same configs and therefore the same run records. Each comparison carries its
+paper reference (`PaperClaim`: the figure or table, the reported numbers from data/paper/, and
+the verdict they imply), the way big_vision's configs carry their expected result: a new
+ablation is one `ABLATIONS` entry plus its record. At reduced presets the scaling and ablation
+sweeps are smaller than the paper's; `SWEEP_SETTINGS` and `SCALING_SIZES` say exactly how, and
+the chapters print them.
 """
 
 from __future__ import annotations
@@ -12,8 +16,42 @@ import dataclasses
 import fractions
 from collections.abc import Iterable
 
-from scaledql import configs, envs
+from scaledql import configs, envs, paper
 from scaledql.configs import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperClaim:
+    """What the paper reports for one comparison: a run (Scaled QL, the larger network, the
+    fine-tuned encoder) against another (its data, an ablation, the smaller network, scratch).
+
+    source: the figure, table or section. verdict: where the paper puts the run against the
+    other, in `analysis.agreement`'s terms ("above", "below", "not above", "not below"), the
+    order `analysis.compare(run, other)` takes. run, other: the paper's numbers for the two,
+    where it prints them. gain: the run's gain over the other in %, where it reports only that.
+    """
+
+    source: str
+    verdict: str
+    run: float | None = None
+    other: float | None = None
+    gain: float | None = None
+
+    @property
+    def difference(self) -> float | None:
+        """The paper's run minus the other, where it prints both."""
+        return None if self.run is None else self.run - self.other
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    """One ablation of Tables 1-2 and App. B.3-B.4: the variant's label, the settings that make
+    it from Scaled QL, and the paper's claim for Scaled QL against it."""
+
+    label: str
+    settings: tuple[str, ...]
+    paper: PaperClaim
+
 
 # Settings every sweep run (scaling, ablations) gets on top of its preset, to fit the preset's
 # time budget: a sweep has 9 or 5 runs where the multi-game chapter has 2.
@@ -42,19 +80,76 @@ SCALING_SIZES: dict[str, dict[str, tuple]] = {
               "impala": (1.0, 2.0, 4.0)},
 }  # fmt: skip
 
-# name -> (label of the variant, the settings that make it from Scaled QL)
-ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "TD loss": ("MSE", ("loss.kind=mse",)),
-    "feature normalisation": ("without", ("network.feature_norm=false",)),
-    "readout": ("mean pooling", ("network.readout=pool",)),
-    "conservatism": ("CQL alpha 0", ("loss.cql_alpha=0",)),
+# Fig. 6: ResNets improve with size (C51 and MSE alike); CQL with IMPALA networks does not.
+SCALING_CLAIMS: dict[str, PaperClaim] = {
+    "ResNet + C51": PaperClaim("Fig. 6", "above"),
+    "ResNet + MSE": PaperClaim("Fig. 6", "above"),
+    "IMPALA + C51": PaperClaim("Fig. 6 (IMPALA CQL of Lee et al. 2022)", "not above"),
+}
+
+
+def _table_medians(table: str, baseline: dict, run: dict, source: str) -> PaperClaim:
+    """The paper's claim that Scaled QL (`baseline`'s row of `table`) lies above `run`'s row."""
+    return PaperClaim(
+        source, "above", paper.reported(table, **baseline), paper.reported(table, **run)
+    )
+
+
+ABLATIONS: dict[str, Ablation] = {
+    "TD loss": Ablation(
+        "MSE",
+        ("loss.kind=mse",),
+        _table_medians(
+            "table1_loss_capacity",
+            {"encoder": "resnet101", "loss": "c51"},
+            {"encoder": "resnet101", "loss": "mse"},
+            "Table 1, ResNet-101, 40 games",
+        ),
+    ),
+    "feature normalisation": Ablation(
+        "without",
+        ("network.feature_norm=false",),
+        _table_medians(
+            "table2_feature_norm",
+            {"encoder": "resnet34", "feature_norm": "true"},
+            {"encoder": "resnet34", "feature_norm": "false"},
+            "Table 2, ResNet-34, 5 games",
+        ),
+    ),
+    "readout": Ablation(
+        "mean pooling",
+        ("network.readout=pool",),
+        PaperClaim("Appendix B.3: spatial embedding better; no number in the main text", "above"),
+    ),
+    "conservatism": Ablation(
+        "CQL alpha 0",
+        ("loss.cql_alpha=0",),
+        PaperClaim("Appendix B.4: pessimism crucial; no number in the main text", "above"),
+    ),
+}
+
+# Fig. 2 and 5: the paper's IQMs (%) on the initial 20 % of DQN Replay, by the paper's names,
+# and its claims for Scaled QL against the data and against imitation of it.
+MULTI_GAME_DATA = "initial 20 % (sub-optimal)"
+MULTI_GAME_PAPER_IQM: dict[str, float] = {
+    method: paper.reported("aggregates", method=method, data=MULTI_GAME_DATA)
+    for method in ("Scaled QL", "Behaviour policy", "DT (200M)")
+}
+MULTI_GAME_CLAIMS: dict[str, PaperClaim] = {
+    "behaviour data": PaperClaim(
+        "Fig. 5 caption and Sec. 3",
+        "above",
+        MULTI_GAME_PAPER_IQM["Scaled QL"],
+        MULTI_GAME_PAPER_IQM["Behaviour policy"],
+    ),
+    "BC": PaperClaim("Fig. 2 and 5: above the imitation baselines (DT at 30.6 %)", "above"),
 }
 
 
 # Offline fine-tuning (Fig. 7): the held-out games, none of which may be among the preset's
 # pre-training games (the cpu and gpu presets pre-train on Pong and SpaceInvaders, so they
 # hold out the other three of the paper's five), and the settings of a fine-tuning run.
-HELD_OUT_GAMES: dict[str, tuple[str, ...]] = {
+HELD_OUT_BY_PRESET: dict[str, tuple[str, ...]] = {
     "smoke": ("Alien",),
     "cpu": ("Alien", "MsPacman", "StarGunner"),
     "gpu": ("Alien", "MsPacman", "StarGunner"),
@@ -69,6 +164,16 @@ OFFLINE_FINETUNE_SETTINGS: dict[str, tuple[str, ...]] = {
     "cpu": ("data.subset=uniform:10", "train.num_steps=3000", "train.checkpoint_every=1000"),
     "gpu": ("data.subset=uniform:1", "train.num_steps=20000"),
     "paper": ("data.subset=uniform:1", "train.num_steps=100000"),
+}
+# Fig. 7: the fine-tuned encoder against scratch, and against the other pre-training methods
+# (DT, BC, CPC, MAE; not rebuilt here), as relative gains in DQN-normalised score.
+OFFLINE_FINETUNE_CLAIMS: dict[str, PaperClaim] = {
+    versus: PaperClaim(
+        "Fig. 7 caption",
+        "above",
+        gain=paper.reported("finetuning", comparison=f"Scaled QL (fine-tuned) vs {versus}"),
+    )
+    for versus in ("Scaled QL (scratch)", "other pre-training")
 }
 # variant -> the settings that make it, given the pre-trained run's config hash
 OFFLINE_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -173,8 +278,8 @@ def ablations(
     """Scaled QL and, for each ablation of Tables 1-2 and Appendix B.3-B.4, its variant."""
     base = sweep_config(preset, seed, settings)
     return base, {
-        name: (label, configs.override(base, changes))
-        for name, (label, changes) in ABLATIONS.items()
+        name: (ablation.label, configs.override(base, ablation.settings))
+        for name, ablation in ABLATIONS.items()
     }
 
 
@@ -199,7 +304,7 @@ def offline_finetuning(
 
     settings change the pre-trained run (and so every fine-tuning run's network); tuning
     changes only the fine-tuning runs, after the preset's `OFFLINE_FINETUNE_SETTINGS`."""
-    games = HELD_OUT_GAMES[preset]
+    games = HELD_OUT_BY_PRESET[preset]
     source = _finetuning_source(preset, seed, settings, games)
     base = configs.override(source, [*OFFLINE_FINETUNE_SETTINGS[preset], *tuning])
     source_hash = configs.config_hash(source)

@@ -1,8 +1,9 @@
 """Online fine-tuning (the paper's Sec. 5.2, Fig. 8): a Q-learner that keeps learning as it plays.
 
-A run with `online.agent_steps` > 0 starts from `train.create_train_state(config)`: the encoder
-of the pre-trained run that `finetune.pretrained` names, with a fresh MLP and head, or a random
-network when it names none (the paper's "scratch"). An `agents.OnlineLearner` then plays
+A run with `online.agent_steps` > 0 starts from the parameters it is handed: the pipeline gives
+it the encoder of the pre-trained run that `finetune.pretrained` names, with a fresh MLP and
+head, or a random network when it names none (the paper's "scratch"). An `agents.OnlineLearner`
+then plays
 `config.games[0]` in the variant `online.mode` / `online.difficulty`. The play goes through
 `data.collect`, so the agent's experience is its replay buffer, logged in the DQN Replay format
 under WORKDIR/replay; the learner's state is saved each time the buffer has been filled once,
@@ -14,10 +15,9 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from collections.abc import Callable
 
-import jax
-
-from scaledql import configs, train
+from scaledql import agents, configs, data, learner
 from scaledql.configs import Config
 
 FRAMES_PER_STEP = 4  # the frame skip of the DQN Replay preprocessing
@@ -27,7 +27,7 @@ FRAMES_PER_STEP = 4  # the frame skip of the DQN Replay preprocessing
 class OnlineResult:
     """The outcome of `train_online`: final state, the episodes it played, timing."""
 
-    state: train.TrainState
+    state: learner.TrainState
     learning_curve: list[dict]  # one row per episode: agent steps at its end, its return
     wall_time_s: float
     resumed_from: int | None  # the agent step of the checkpoint it resumed from
@@ -45,11 +45,18 @@ def learning_curve(episodes: list[dict]) -> list[dict]:
     return rows
 
 
-def train_online(config: Config, workdir: pathlib.Path, progress: bool = True) -> OnlineResult:
+def train_online(
+    config: Config,
+    workdir: pathlib.Path,
+    initial_params: Callable[[], dict] | None = None,
+    progress: bool = True,
+) -> OnlineResult:
     """Plays and learns for `config.online.agent_steps` agent steps, checkpointing into
-    `workdir`; resumes from its last checkpoint."""
-    from scaledql import agents, data
+    `workdir`; resumes from its last checkpoint.
 
+    initial_params() gives the parameters a new run starts from (default
+    `learner.random_params(config)`); a resumed run restores its own instead.
+    """
     if not config.online.agent_steps:
         raise ValueError(
             "online.agent_steps is 0, which makes an offline run; set online.agent_steps=N "
@@ -59,12 +66,13 @@ def train_online(config: Config, workdir: pathlib.Path, progress: bool = True) -
     log = data.read_log(replay)
     resumed_from = log["checkpoint"]["agent_steps"] if log and log["checkpoint"] else None
     # a resumed learner restores its state from the checkpoint: no pre-trained encoder to load
-    state = train.create_train_state(config, jax.random.key(config.seed), resumed_from is None)
-    learner = agents.OnlineLearner(config, state, f"online {configs.config_hash(config)}")
+    params = learner.starting_params(config, initial_params, resumed_from is not None)
+    state = learner.create_train_state(config, params)
+    agent = agents.OnlineLearner(config, state, f"online {configs.config_hash(config)}")
     started = time.perf_counter()
     log = data.collect(
         config.games[0],
-        learner,
+        agent,
         config.online.agent_steps,
         replay,
         capacity=config.online.replay_capacity,
@@ -74,7 +82,7 @@ def train_online(config: Config, workdir: pathlib.Path, progress: bool = True) -
         progress=progress,
     )
     return OnlineResult(
-        learner.state,
+        agent.state,
         learning_curve(log["episodes"]),
         time.perf_counter() - started,
         resumed_from,

@@ -161,7 +161,7 @@ def learning_curves(curves: dict[str, list[dict]], keys: tuple[str, ...]):
     return figure
 
 
-def episode_returns(panels: dict[str, dict[str, list[dict]]], window: int = 10):
+def online_learning_curves(panels: dict[str, dict[str, list[dict]]], window: int = 10):
     """panels[title][label] = an online run's learning curve (rows with `frames` and `return`):
     one panel per game variant, each run's episode returns as a moving mean over `window`
     episodes (the raw returns faint behind it)."""

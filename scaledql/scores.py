@@ -92,6 +92,7 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
     score_dict: method -> (runs, games) normalised scores. IQM, median and mean come from
     rliable (`get_interval_estimates`), as the paper reports them; `seed` fixes the intervals.
     """
+    # rliable imports arch and scipy's statistics: lazily, so that importing scores stays light
     from rliable import library as rly
     from rliable import metrics
 
@@ -127,56 +128,9 @@ def performance_profiles(
     score_dict: dict[str, np.ndarray], taus: np.ndarray, reps: int = 2000, seed: int = 0
 ):
     """(profiles, intervals): fraction of runs scoring above each tau, per method (rliable)."""
-    from rliable import library as rly
+    from rliable import library as rly  # lazily, as in `aggregate`
 
     with _global_numpy_seed(seed):
         return rly.create_performance_profile(
             {m: np.asarray(s, float) for m, s in score_dict.items()}, taus, reps=reps
         )
-
-
-def compare_intervals(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
-    """Where estimate a lies against estimate b, each a (point, low, high) as `aggregate` gives
-    it: "above" or "below" only when the two 95 % intervals do not overlap, a strict test (for
-    independent estimates it errs well under 5 % of the time), else "level"."""
-    if a[1] > b[2]:
-        return "above"
-    if a[2] < b[1]:
-        return "below"
-    return "level"
-
-
-def compare_means(
-    a: np.ndarray, b: np.ndarray, reps: int = 2000, seed: int = 0, confidence: float = 0.95
-) -> dict:
-    """Whether mean(a) is above, below or level with mean(b), given their episode-to-episode noise.
-
-    a: (n,), b: (m,) returns of two independent runs' episodes. Returns {difference, low, high,
-    verdict}: mean(a) - mean(b), the percentile-bootstrap interval of that difference (each
-    sample resampled on its own), and "ahead" if the interval lies above 0, "behind" if below,
-    else "level". With fewer than 2 episodes on a side the noise cannot be measured: the
-    interval is NaN and the verdict "level".
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    difference = float(a.mean() - b.mean())
-    if min(a.size, b.size) < 2:
-        return {"difference": difference, "low": np.nan, "high": np.nan, "verdict": "level"}
-    rng = np.random.default_rng(seed)
-    resampled = rng.choice(a, (reps, a.size)).mean(axis=1) - rng.choice(b, (reps, b.size)).mean(
-        axis=1
-    )
-    tail = 100 * (1 - confidence) / 2
-    low, high = (float(v) for v in np.percentile(resampled, [tail, 100 - tail]))
-    verdict = "ahead" if low > 0 else "behind" if high < 0 else "level"
-    return {"difference": difference, "low": low, "high": high, "verdict": verdict}
-
-
-def tally(comparisons: dict[str, dict]) -> tuple[str, dict[str, list[str]]]:
-    """(answer, {verdict: names}) for `compare_means` results keyed by game: the answer to "did
-    a beat b?" is "Yes" when a is ahead somewhere and behind nowhere, "No" when the reverse,
-    "Mixed" when both, and "Not measurably" when every comparison is level."""
-    names = {v: [n for n, c in comparisons.items() if c["verdict"] == v]
-             for v in ("ahead", "behind", "level")}  # fmt: skip
-    ahead, behind = bool(names["ahead"]), bool(names["behind"])
-    answer = ("Mixed" if behind else "Yes") if ahead else "No" if behind else "Not measurably"
-    return answer, names

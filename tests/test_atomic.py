@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scaledql import data, train
+from scaledql import data, offline
 from scaledql.atomic import atomic_file, exclusive, write_json
 from scaledql.configs import preset
 
@@ -43,7 +43,7 @@ def test_a_held_directory_is_refused_to_a_second_process_until_the_holder_dies(t
 def test_training_and_collection_refuse_a_directory_in_use(tmp_path):
     with exclusive(tmp_path, "a test"):
         with pytest.raises(RuntimeError, match="in use by pid [0-9]+, running a test;"):
-            train.train(preset("smoke"), tmp_path)
+            offline.train_offline(preset("smoke"), tmp_path, runs=[])
         with pytest.raises(RuntimeError, match="in use by pid [0-9]+, running a test;"):
             data.collect("Pong", data.RandomPolicy(6), 10, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]

@@ -12,7 +12,7 @@ from scaledql import book
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = book.chapter_names()
-PARAMETERS = {"preset", "seed", "fresh"}
+PARAMETERS = {"preset", "seed", "fresh", "since"}
 
 
 def test_toc_lists_the_chapters_in_order_and_each_has_a_source():
@@ -30,12 +30,26 @@ def test_toc_lists_the_chapters_in_order_and_each_has_a_source():
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_each_chapter_has_one_parameters_cell_with_preset_seed_fresh(name):
+def test_each_chapter_has_one_parameters_cell_with_preset_seed_fresh_since(name):
     notebook = jupytext.read(ROOT / "book" / f"{name}.md")
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{name} needs exactly one cell tagged parameters"
     assigned = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
     assert PARAMETERS <= assigned
+
+
+def test_text_shared_by_chapters_is_written_once_and_included():
+    shared = sorted((ROOT / "book").glob("_*.md"))
+    assert shared
+    for part in shared:
+        first_line = part.read_text().splitlines()[0]
+        users = [n for n in CHAPTERS if f"{{include}} ../{part.name}" in chapter_text(n)]
+        copies = [n for n in CHAPTERS if first_line in chapter_text(n)]
+        assert len(users) >= 2 and not copies, (part.name, users, copies)
+
+
+def chapter_text(name: str) -> str:
+    return (ROOT / "book" / f"{name}.md").read_text()
 
 
 def test_no_committed_source_holds_outputs():

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from scaledql import cli
+from scaledql import cli, configs
 
 
 def test_bench_update_prints_speed_and_flops(capsys):
@@ -57,3 +57,13 @@ def test_bench_sampler_prints_throughput(tmp_path, capsys, monkeypatch):
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "transitions/s" in out and "peak RSS" in out
+
+
+def test_settings_lists_every_key_with_its_default_and_meaning(capsys):
+    assert cli.main(["settings", "--preset", "cpu"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(rows) == set(configs.setting_names(configs.preset("cpu")))
+    # network.width: 0.25 at cpu, 1.0 by default; the line under the field says what it is
+    assert rows["network.width"].split()[1:3] == ["0.25", "1.0"]
+    assert "channel multiplier" in rows["network.width"]
+    assert "weight of the CQL regulariser" in rows["loss.cql_alpha"]

@@ -163,3 +163,10 @@ def test_configs_import_no_jax():
 
     code = "import sys, scaledql.configs; sys.exit('jax' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_every_setting_is_documented_where_it_is_declared():
+    docs = configs.setting_docs()
+    assert set(docs) == set(configs.setting_names(configs.preset("paper")))
+    assert all(docs.values()), [k for k, v in docs.items() if not v]
+    assert docs["train.adam_eps"] == "Adam's epsilon (assumption: single-task CQL on Atari)"

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaledql import configs, networks, results, train
+from scaledql import checkpoints, configs, learner, networks, pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -45,11 +45,11 @@ def test_transfer_names_a_mismatched_encoder():
 
 def test_a_frozen_encoder_gets_no_updates_and_the_rest_does():
     config = smoke("finetune.pretrained=0123456789ab", "finetune.encoder=frozen")
-    state = train.create_train_state(config, jax.random.key(0), pretrained=False)
+    state = learner.create_train_state(config, learner.random_params(config))
     before = by_path(state.params)
-    update = train.make_update(config)
+    update = learner.make_update(config)
     for step in range(3):
-        state, _ = update(state, train.random_batch(config, seed=step))
+        state, _ = update(state, learner.random_batch(config, seed=step))
     after = by_path(state.params)
     for key in before:
         if key.startswith(("['encoder']", "['readout']")):
@@ -62,24 +62,24 @@ def test_frozen_without_a_pretrained_run_and_unknown_hashes_are_clear_errors():
         smoke("finetune.encoder=frozen")
     config = smoke("finetune.pretrained=0123456789ab")
     with pytest.raises(FileNotFoundError, match="no run record has config hash '0123456789ab'"):
-        train.create_train_state(config, jax.random.key(0))
+        pipeline.initial_params(config)
 
 
 @pytest.mark.slow
 def test_offline_finetuning_starts_from_the_pretrained_encoder_end_to_end():
-    pretrained = results.run_or_load(smoke(), progress=False)
-    source_params = by_path(train.load_params(smoke()))
+    pretrained = pipeline.run_or_load(smoke(), progress=False)
+    source_params = by_path(checkpoints.load_params(smoke()))
     config = smoke(
         "games=Alien",
         f"finetune.pretrained={pretrained['config_hash']}",
         "finetune.encoder=frozen",
     )
-    record = results.run_or_load(config, progress=False)
+    record = pipeline.run_or_load(config, progress=False)
     assert (
         set(record["scores"]) == {"Alien"}
         and record["scores"]["Alien"]["dqn_normalized"] is not None
     )
-    tuned = by_path(train.load_params(config))
+    tuned = by_path(checkpoints.load_params(config))
     for key, value in tuned.items():
         if key.startswith(("['encoder']", "['readout']")):
             np.testing.assert_array_equal(value, source_params[key], err_msg=key)

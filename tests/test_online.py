@@ -1,10 +1,12 @@
 """Online fine-tuning: the exploration schedule, a frozen pre-trained encoder, kill and resume."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
 
-from scaledql import agents, configs, online, results, train
+from scaledql import agents, checkpoints, configs, learner, online, pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +30,16 @@ def smoke(*settings):
     return configs.override(configs.preset("smoke"), list(settings))
 
 
-def learner(config):
-    return agents.OnlineLearner(config, train.create_train_state(config, jax.random.key(0)), "t")
+def online_learner(config):
+    state = learner.create_train_state(config, learner.random_params(config))
+    return agents.OnlineLearner(config, state, "t")
 
 
 def test_epsilon_is_one_in_the_warmup_then_falls_linearly_to_its_floor():
     config = smoke(
         *ONLINE, "online.warmup=10", "online.epsilon_decay=20", "online.epsilon_final=0.1"
     )
-    schedule = learner(config).epsilon_at
+    schedule = online_learner(config).epsilon_at
     # by hand: 1 - 0.9 * (step - 10) / 20 between steps 10 and 30
     expected = {0: 1.0, 9: 1.0, 10: 1.0, 20: 0.55, 25: 0.325, 30: 0.1, 1000: 0.1}
     assert {step: round(schedule(step), 10) for step in expected} == expected
@@ -46,7 +49,7 @@ def test_an_online_run_plays_one_game_with_one_step_q_learning():
     with pytest.raises(ValueError, match="an online run plays one game"):
         smoke("online.agent_steps=10")
     with pytest.raises(ValueError, match="set loss.n_step=1"):
-        learner(smoke(*ONLINE, "loss.n_step=3"))
+        online_learner(smoke(*ONLINE, "loss.n_step=3"))
     with pytest.raises(ValueError, match="online.agent_steps is 0"):
         online.train_online(smoke("games=Breakout"), "unused", progress=False)
 
@@ -94,26 +97,28 @@ def test_a_killed_online_run_resumes_from_its_checkpoint_with_the_learners_state
 
 @pytest.mark.slow
 def test_online_finetuning_from_a_frozen_pretrained_encoder_moves_only_the_rest():
-    pretrained = results.run_or_load(smoke(), progress=False)  # Pong and Breakout, mode 0
+    pretrained = pipeline.run_or_load(smoke(), progress=False)  # Pong and Breakout, mode 0
     source = {
         jax.tree_util.keystr(p): np.asarray(v)
-        for p, v in jax.tree.leaves_with_path(train.load_params(smoke()))
+        for p, v in jax.tree.leaves_with_path(checkpoints.load_params(smoke()))
     }
     config = smoke(
         *ONLINE, f"finetune.pretrained={pretrained['config_hash']}", "finetune.encoder=frozen"
     )
-    state = online.train_online(config, train.default_workdir(config), progress=False).state
+    workdir = checkpoints.default_workdir(config)
+    start = functools.partial(pipeline.initial_params, config)
+    state = online.train_online(config, workdir, start, progress=False).state
     tuned = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree.leaves_with_path(state)}
     encoder = [k for k in tuned if k.startswith((".params['encoder']", ".params['readout']"))]
     assert encoder
     for key in encoder:
         np.testing.assert_array_equal(tuned[key], source[key.removeprefix(".params")])
-    fresh = train.create_train_state(config, jax.random.key(0), pretrained=False).params
+    fresh = learner.random_params(config)
     assert not np.array_equal(
         tuned[".params['head_Breakout']['kernel']"], fresh["head_Breakout"]["kernel"]
     )
 
-    record = results.run_or_load(config, progress=False)  # resumes the finished run
+    record = pipeline.run_or_load(config, progress=False)  # resumes the finished run
     assert record["data"]["source"] == "online" and record["data"]["mode"] == 12
     assert record["data"]["frames"] == 1200 and set(record["scores"]) == {"Breakout"}
     assert record["provenance"]["wall_time_s"]["resumed_from_agent_step"] is not None

@@ -1,55 +1,10 @@
-"""The noise-aware comparisons behind the chapters' verdicts on direction and on pre-training."""
+"""Reference scores, normalisation and rliable's aggregates, against hand computations and
+rliable called directly."""
 
 import numpy as np
 import pytest
 
 from scaledql import scores
-
-
-def test_compare_means_interval_matches_the_normal_approximation():
-    rng = np.random.default_rng(3)
-    a, b = rng.normal(5.0, 2.0, 400), rng.normal(4.5, 1.0, 300)
-    ours = scores.compare_means(a, b, reps=4000, seed=1)
-    # independent reference: the large-sample (Welch) interval, with the bootstrap's ddof=0
-    half = 1.959964 * np.sqrt(a.var() / a.size + b.var() / b.size)
-    assert ours["difference"] == pytest.approx(a.mean() - b.mean())
-    assert ours["low"] == pytest.approx(ours["difference"] - half, abs=0.05 * half)
-    assert ours["high"] == pytest.approx(ours["difference"] + half, abs=0.05 * half)
-    assert ours["verdict"] == "ahead"
-
-
-def test_compare_means_verdicts():
-    high, low = [10.0, 12.0, 11.0, 13.0], [1.0, 2.0, 0.0, 3.0]
-    assert scores.compare_means(high, low)["verdict"] == "ahead"
-    assert scores.compare_means(low, high)["verdict"] == "behind"
-    # overlapping noisy samples with nearly equal means cannot be told apart
-    assert scores.compare_means([0.0, 800.0, 300.0], [100.0, 700.0, 250.0])["verdict"] == "level"
-    one = scores.compare_means([5.0], low)
-    assert one["verdict"] == "level" and np.isnan(one["low"]) and np.isnan(one["high"])
-    assert one["difference"] == pytest.approx(3.5)
-
-
-@pytest.mark.parametrize(
-    "verdicts, answer",
-    [
-        ({"A": "ahead", "B": "level"}, "Yes"),
-        ({"A": "behind", "B": "level"}, "No"),
-        ({"A": "ahead", "B": "behind"}, "Mixed"),
-        ({"A": "level", "B": "level"}, "Not measurably"),
-    ],
-)
-def test_tally(verdicts, answer):
-    got, names = scores.tally({g: {"verdict": v} for g, v in verdicts.items()})
-    assert got == answer
-    assert sorted(sum(names.values(), [])) == sorted(verdicts)
-    assert all(verdicts[g] == v for v, gs in names.items() for g in gs)
-
-
-def test_compare_intervals_needs_disjoint_intervals():
-    assert scores.compare_intervals((0.5, 0.4, 0.6), (0.2, 0.1, 0.3)) == "above"
-    assert scores.compare_intervals((0.2, 0.1, 0.3), (0.5, 0.4, 0.6)) == "below"
-    # the points differ but the intervals overlap: not told apart
-    assert scores.compare_intervals((0.5, 0.25, 0.7), (0.2, 0.1, 0.3)) == "level"
 
 
 def test_bootstrap_intervals_repeat_for_a_seed_and_leave_numpy_alone():
@@ -73,3 +28,44 @@ def test_bootstrap_intervals_repeat_for_a_seed_and_leave_numpy_alone():
     np.testing.assert_array_equal(bands[0], bands[1])
     # the caller's global numpy stream goes on as if the bootstrap had not run
     assert np.random.random() == expected_next_draw
+
+
+def test_aggregates_agree_with_rliable_called_directly():
+    from rliable import library as rly
+    from rliable import metrics
+
+    rng = np.random.default_rng(0)
+    score_dict = {"a": rng.normal(1, 0.5, (3, 10)), "b": rng.normal(0.5, 0.5, (3, 10))}
+    ours = scores.aggregate(score_dict, reps=2000, seed=7)
+    funcs = [metrics.aggregate_iqm, metrics.aggregate_median, metrics.aggregate_mean]
+    for metric, func in zip(scores.METRICS, funcs, strict=True):
+        np.random.seed(7)  # rliable resamples from numpy's global stream
+        points, intervals = rly.get_interval_estimates(
+            score_dict, lambda s, f=func: np.array([f(s)]), reps=2000
+        )
+        for method in score_dict:
+            point, low, high = ours[method][metric]
+            assert point == pytest.approx(points[method][0])  # point estimates: exact
+            assert low <= point <= high
+            # intervals: the same resamples, drawn from the same seed
+            assert (low, high) == pytest.approx(tuple(intervals[method][:, 0]), rel=1e-12)
+    # IQM by hand: the mean of the middle half of the 30 scores
+    flat = np.sort(score_dict["a"].ravel())
+    assert ours["a"]["IQM"][0] == pytest.approx(flat[7:23].mean(), rel=0.02)
+
+
+def test_normalisation_and_the_missing_pooyan_score():
+    assert scores.normalized_score("Pong", 14.6) == pytest.approx(1.0)
+    assert scores.normalized_score("Pong", -20.7) == pytest.approx(0.0)
+    assert scores.normalized_score("Breakout", 96.23, "dqn") == pytest.approx(1.0)
+    human, missing = scores.normalize({"Pooyan": [400.0], "Pong": [-3.05]})
+    assert missing == ["Pooyan"] and human == {"Pong": pytest.approx(0.5)}
+    assert len(scores.reference_scores()) == 45
+
+
+def test_performance_profile_is_the_fraction_of_scores_above_tau():
+    score_dict = {"a": np.array([[0.1, 0.5, 0.9, 1.5], [0.2, 0.6, 1.1, 2.0]])}
+    taus = np.array([0.0, 0.55, 1.0, 3.0])
+    profiles, _ = scores.performance_profiles(score_dict, taus, reps=50)
+    by_hand = [(score_dict["a"] > tau).mean() for tau in taus]  # 8/8, 5/8, 3/8, 0/8
+    np.testing.assert_allclose(profiles["a"], by_hand)

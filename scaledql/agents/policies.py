@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaledql import configs, envs, losses, networks, train
+from scaledql import configs, envs, learner, losses, networks
 from scaledql.atomic import atomic_file, write_json
+from scaledql.data import RandomPolicy
 
 BEHAVIOUR_DQN_SETTINGS = [
     "network.encoder=nature",
@@ -109,7 +110,7 @@ class OnlineLearner(GreedyPolicy):
     at every checkpoint of the collection, so a killed run resumes exactly.
     """
 
-    def __init__(self, config: configs.Config, state: train.TrainState, description: str):
+    def __init__(self, config: configs.Config, state: learner.TrainState, description: str):
         if config.loss.n_step != 1 or config.loss.kind == "bc":
             raise ValueError(
                 "an online learner uses 1-step Q-learning from its replay: set loss.n_step=1 "
@@ -122,7 +123,7 @@ class OnlineLearner(GreedyPolicy):
         self.description = description
         self.warmup, self.decay = online.warmup, online.epsilon_decay
         self.update_period = online.update_period
-        self.update = train.make_update(config)
+        self.update = learner.make_update(config)
 
     def epsilon_at(self, step: int) -> float:
         if step < self.warmup:
@@ -163,13 +164,12 @@ class DQNPolicy(OnlineLearner):
             configs.preset("smoke"),
             [f"games={game}", f"seed={seed}", *BEHAVIOUR_DQN_SETTINGS, *schedule],
         )
-        super().__init__(config, train.create_train_state(config, jax.random.key(seed)), "dqn")
+        state = learner.create_train_state(config, learner.random_params(config))
+        super().__init__(config, state, "dqn")
 
 
 def make_policy(spec: str, game: str, total_steps: int, seed: int = 0, epsilon: float = 0.01):
     """The policy a `--policy` string names: random, greedy-eps:DIR or dqn."""
-    from scaledql.data import RandomPolicy
-
     if spec == "random":
         return RandomPolicy(envs.num_actions(game), seed)
     if spec == "dqn":

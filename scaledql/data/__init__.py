@@ -1,16 +1,26 @@
-"""The DQN Replay Dataset: read and write its on-disk format, sample multi-game batches, collect.
+"""The DQN Replay Dataset: read and write its on-disk format, sample multi-game batches, and the
+play loop that makes new runs given a behaviour policy.
 
-Imports no flax: learned behaviour policies for collection live in `scaledql.agents`.
+Imports no flax: learned behaviour policies live in `scaledql.agents` and reach `collect` and
+`collect_missing` as objects or factories.
 """
 
 from scaledql.data.collect import (
+    Policy,
     RandomPolicy,
+    clipped_episode_returns,
     collect,
     dataset_stats,
-    episode_returns,
     read_log,
 )
-from scaledql.data.datasets import dataset_root, describe, ensure_collected, open_training_data
+from scaledql.data.datasets import (
+    behaviour_returns,
+    collect_missing,
+    dataset_root,
+    describe,
+    missing_runs,
+    open_dataset,
+)
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
 from scaledql.data.sampler import MultiGameSampler, Prefetcher
@@ -20,20 +30,23 @@ from scaledql.data.writer import ReplayWriter
 __all__ = [
     "DataFormatError",
     "MultiGameSampler",
+    "Policy",
     "Prefetcher",
     "RandomPolicy",
     "ReplayWriter",
     "RunData",
+    "behaviour_returns",
     "cache_root",
+    "clipped_episode_returns",
     "collect",
+    "collect_missing",
     "dataset_root",
-    "describe",
-    "ensure_collected",
     "dataset_stats",
-    "episode_returns",
+    "describe",
+    "missing_runs",
+    "open_dataset",
     "open_game_runs",
     "open_run",
-    "open_training_data",
     "open_subset",
     "parse_subset",
     "read_log",

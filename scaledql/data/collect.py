@@ -23,7 +23,7 @@ import numpy as np
 from scaledql import envs
 from scaledql.atomic import atomic_file, exclusive, write_json
 from scaledql.data import format as fmt
-from scaledql.data.run import RunData
+from scaledql.data.run import RunData, open_run
 from scaledql.data.writer import ReplayWriter
 
 LOG_NAME = "collection.json"
@@ -93,6 +93,7 @@ def collect(
 
 def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, progress) -> dict:
     """`collect` into an `out_dir` this process holds."""
+    # imported where a bar is drawn: in a kernel without ipywidgets, tqdm.auto warns on import
     from tqdm.auto import tqdm
 
     settings = {
@@ -206,7 +207,7 @@ def _ale_version() -> str:
     return ale_py.__version__
 
 
-def episode_returns(run: RunData) -> np.ndarray:
+def clipped_episode_returns(run: RunData) -> np.ndarray:
     """(E,) clipped returns of the episodes that end inside the run's rows."""
     ends = np.flatnonzero(run.terminal)
     if len(ends) == 0:
@@ -226,9 +227,7 @@ def dataset_stats(run_dir: pathlib.Path, run: RunData | None = None) -> dict:
         returns = np.array([e["return"] for e in episodes])
         clipped = np.array([e["clipped_return"] for e in episodes])
     else:
-        from scaledql.data.run import open_run
-
-        clipped = episode_returns(run if run is not None else open_run(run_dir))
+        clipped = clipped_episode_returns(run if run is not None else open_run(run_dir))
         returns = None
     summary = {
         "run_dir": str(run_dir),

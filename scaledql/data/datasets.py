@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
+from collections.abc import Callable
 
-from scaledql import envs
+import numpy as np
+
 from scaledql.configs import Config
-from scaledql.data.collect import RandomPolicy, collect
+from scaledql.data.collect import Policy, clipped_episode_returns, collect, read_log
 from scaledql.data.run import RunData, cache_root
 from scaledql.data.subsets import open_game_runs, run_dir
 
@@ -43,32 +44,57 @@ def describe(config: Config) -> dict:
     return about
 
 
-def ensure_collected(config: Config, progress: bool = True) -> None:
-    """Collects every missing or unfinished run of a `collected` config's recipe."""
+def missing_runs(config: Config) -> list[tuple[str, int]]:
+    """(game, run) of every run of a `collected` config's recipe not yet fully collected."""
     if config.data.source != "collected":
-        return
-    from scaledql.agents import make_policy
-
+        return []
+    missing = []
     for game in config.games:
         for run in config.data.runs:
-            out = run_dir(dataset_root(config), game, run)
-            log = out / "collection.json"
-            if log.exists() and json.loads(log.read_text()).get("complete"):
-                continue
-            steps = config.data.steps_per_game
-            if config.data.behaviour == "random":
-                policy = RandomPolicy(envs.num_actions(game), seed=run)
-            else:
-                policy = make_policy("dqn", game, steps, seed=run)
-            collect(
-                game, policy, steps, out, capacity=config.data.capacity, seed=run, progress=progress
-            )
+            log = read_log(run_dir(dataset_root(config), game, run))
+            if not (log and log.get("complete")):
+                missing.append((game, run))
+    return missing
 
 
-def open_training_data(config: Config, progress: bool = True) -> list[list[RunData]]:
-    """runs[g]: the opened subset of every run of game g (collected first if need be)."""
-    ensure_collected(config, progress)
+def collect_missing(
+    config: Config, make_policy: Callable[[str, int], Policy], progress: bool = True
+) -> None:
+    """Collects every missing or unfinished run of a `collected` config's recipe.
+
+    make_policy(game, run) gives the behaviour policy of one run (a factory, because the `dqn`
+    behaviour is a learner, which lives above this package).
+    """
+    for game, run in missing_runs(config):
+        out = run_dir(dataset_root(config), game, run)
+        policy = make_policy(game, run)
+        steps, capacity = config.data.steps_per_game, config.data.capacity
+        collect(game, policy, steps, out, capacity=capacity, seed=run, progress=progress)
+
+
+def open_dataset(config: Config) -> list[list[RunData]]:
+    """runs[g]: the opened subset of every run of game g (`config.games` order)."""
     root = dataset_root(config)
     return [
         open_game_runs(root, game, config.data.runs, config.data.subset) for game in config.games
     ]
+
+
+def behaviour_returns(config: Config, runs: list[list[RunData]]) -> dict[str, float | None]:
+    """Mean return of the behaviour policy's episodes in the data each game trained on.
+
+    Unclipped from the collection log for data made here (the episodes that end inside the
+    rows used); the mean clipped return for data from elsewhere, whose raw returns are unknown.
+    """
+    out = {}
+    for game, game_runs in zip(config.games, runs, strict=True):
+        values = []
+        for run in game_runs:
+            log = read_log(run.run_dir)
+            episodes = int(run.terminal.sum())
+            if log is not None and run.checkpoints[0].first_row == 0 and episodes:
+                values += [e["return"] for e in log["episodes"][:episodes]]
+            else:
+                values += list(clipped_episode_returns(run))
+        out[game] = float(np.mean(values)) if values else None
+    return out

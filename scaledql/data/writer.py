@@ -17,6 +17,7 @@ import pathlib
 import numpy as np
 
 from scaledql.data import format as fmt
+from scaledql.data.run import read_checkpoint_infos
 
 
 class ReplayWriter:
@@ -96,8 +97,6 @@ class ReplayWriter:
         gone), so its last row becomes a terminal, like DQN Replay's 27,000-step truncation.
         A final partial checkpoint written by `close()` is continued the same way.
         """
-        from scaledql.data.run import read_checkpoint_infos
-
         infos = read_checkpoint_infos(run_dir)
         last = infos[-1]
         writer = cls(run_dir, last.capacity)

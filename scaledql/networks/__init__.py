@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaledql import envs
 from scaledql.configs import Config
 from scaledql.networks.encoders import ImpalaCNN, NatureCNN, ResNet
 from scaledql.networks.qnetwork import QNetwork, QOutput, action_masks, l2_normalize
@@ -26,31 +27,21 @@ __all__ = [
     "param_count",
 ]
 
-FRAME_SHAPE = (84, 84, 4)
-
 
 def build_qnetwork(config: Config) -> QNetwork:
     """The Q-network a config describes (scalar heads unless the loss is c51)."""
-    net = config.network
     return QNetwork(
         games=tuple(config.games),
-        encoder=net.encoder,
-        width=net.width,
-        readout=net.readout,
-        spatial_features=net.spatial_features,
-        norm_groups=net.norm_groups,
-        mlp_sizes=tuple(net.mlp_sizes),
-        feature_norm=net.feature_norm,
+        network=config.network,
         num_atoms=config.loss.num_atoms if config.loss.kind == "c51" else 0,
         v_min=config.loss.v_min,
         v_max=config.loss.v_max,
-        dtype=jnp.dtype(net.dtype),
     )
 
 
 def init_params(config: Config, key: jax.Array):
     """Freshly initialised parameters of `build_qnetwork(config)`."""
-    frames = jnp.zeros((1, *FRAME_SHAPE), jnp.uint8)
+    frames = jnp.zeros((1, *envs.STATE_SHAPE), jnp.uint8)
     return build_qnetwork(config).init(key, frames, jnp.zeros((1,), jnp.int32))["params"]
 
 

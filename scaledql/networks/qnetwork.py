@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaledql import envs
+from scaledql.configs import NetworkConfig
 from scaledql.networks.encoders import make_encoder
 
 
@@ -58,20 +59,19 @@ def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
 
 
 class QNetwork(nn.Module):
-    """Q-network over `games`. `num_atoms` = 0 gives scalar Q heads (MSE variant and BC)."""
+    """Q-network over `games`, shaped by `network` (see `NetworkConfig`, whose defaults are the
+    only ones). `num_atoms` = 0 gives scalar Q heads (MSE variant and BC); otherwise the C51
+    support is `num_atoms` atoms on [v_min, v_max]."""
 
     games: tuple[str, ...]
-    encoder: str = "resnet101"
-    width: float = 1.0
-    readout: str = "spatial"
-    spatial_features: int = 8
-    norm_groups: int = 4
-    mlp_sizes: tuple[int, ...] = (512,)
-    feature_norm: bool = True
-    num_atoms: int = 51
-    v_min: float = -10.0
-    v_max: float = 10.0
-    dtype: jnp.dtype = jnp.float32
+    network: NetworkConfig
+    num_atoms: int
+    v_min: float
+    v_max: float
+
+    @property
+    def dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.network.dtype)
 
     @property
     def max_actions(self) -> int:
@@ -86,17 +86,18 @@ class QNetwork(nn.Module):
     def __call__(self, frames: jax.Array, game_ids: jax.Array) -> QOutput:
         """frames: (B, 84, 84, 4) uint8; game_ids: (B,) int index into `games`."""
         x = frames.astype(self.dtype) / 255.0
-        x = make_encoder(self.encoder, self.width, self.norm_groups, self.dtype, "encoder")(x)
-        if self.readout == "spatial":
-            x = SpatialEmbedding(self.spatial_features, self.dtype, name="readout")(x)
-        elif self.readout == "pool":
+        net = self.network
+        x = make_encoder(net.encoder, net.width, net.norm_groups, self.dtype, "encoder")(x)
+        if net.readout == "spatial":
+            x = SpatialEmbedding(net.spatial_features, self.dtype, name="readout")(x)
+        elif net.readout == "pool":
             x = jnp.mean(x, axis=(1, 2))
         else:
             x = x.reshape(x.shape[0], -1)
-        for i, size in enumerate(self.mlp_sizes):
+        for i, size in enumerate(net.mlp_sizes):
             x = nn.relu(nn.Dense(size, dtype=self.dtype, name=f"mlp_{i}")(x))
         x = x.astype(jnp.float32)
-        if self.feature_norm:
+        if net.feature_norm:
             x = l2_normalize(x)
         features = x
 

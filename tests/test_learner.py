@@ -1,4 +1,5 @@
-"""The jitted update: hard target copies on schedule, learning on a fixed batch, every loss kind."""
+"""The learner's jitted update: hard target copies on schedule, learning on a fixed batch, every
+loss kind."""
 
 import dataclasses
 
@@ -6,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaledql import configs, train
+from scaledql import configs, learner, networks
 
 
 def leaves_equal(a, b):
@@ -17,10 +18,10 @@ def leaves_equal(a, b):
 
 def test_target_network_is_copied_every_period():
     config = configs.override(configs.preset("smoke"), ["train.target_update_period=3"])
-    state = train.create_train_state(config, jax.random.key(0))
+    state = learner.create_train_state(config, networks.init_params(config, jax.random.key(0)))
     initial = jax.tree.map(np.asarray, state.params)
-    update = train.make_update(config)
-    batch = train.random_batch(config)
+    update = learner.make_update(config)
+    batch = learner.random_batch(config)
     for step in range(1, 4):
         state, _ = update(state, batch)
         if step < 3:  # still the initial copy, while the online network moves
@@ -35,9 +36,9 @@ def test_update_lowers_the_loss_on_a_fixed_batch(kind):
         configs.preset("smoke"), [f"loss.kind={kind}", "train.learning_rate=1e-3"]
     )
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=4))
-    state = train.create_train_state(config, jax.random.key(1))
-    update = train.make_update(config)
-    batch = train.random_batch(config, seed=1)
+    state = learner.create_train_state(config, networks.init_params(config, jax.random.key(1)))
+    update = learner.make_update(config)
+    batch = learner.random_batch(config, seed=1)
     losses = []
     for _ in range(30):
         state, metrics = update(state, batch)

@@ -1,4 +1,5 @@
-"""Training end to end: records, resume after a kill, data parallelism, NaN stop, learning."""
+"""The offline training loop and the pipeline around it: records, resume after a kill, data
+parallelism, NaN stop, learning a known policy."""
 
 import json
 import os
@@ -11,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaledql import configs, data, losses, networks, results, scores, train
+from scaledql import configs, data, learner, losses, networks, offline, pipeline, records
 from scaledql.data import format as fmt
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -56,8 +57,8 @@ def smoke(*settings):
 
 def test_smoke_preset_trains_checkpoints_evaluates_and_records(monkeypatch):
     config = smoke()
-    record = results.run_or_load(config, progress=False)
-    path = results.record_path(config)
+    record = pipeline.run_or_load(config, progress=False)
+    path = records.record_path(config)
     assert path.exists() and json.loads(path.read_text()) == record
     assert record["config_hash"] == configs.config_hash(config)
     assert set(record["scores"]) == {"Pong", "Breakout"}
@@ -71,8 +72,8 @@ def test_smoke_preset_trains_checkpoints_evaluates_and_records(monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a stored record must be reused")
 
-    monkeypatch.setattr(train, "train", no_training)
-    assert results.run_or_load(config, progress=False) == record
+    monkeypatch.setattr(offline, "train_offline", no_training)
+    assert pipeline.run_or_load(config, progress=False) == record
 
 
 class Killed(Exception):
@@ -86,15 +87,17 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, loss):
     config = smoke(
         "train.num_steps=20", "train.checkpoint_every=10", "train.log_every=5", f"loss.kind={loss}"
     )
-    whole = train.train(config, tmp_path / "whole", runs=runs, progress=False)
+    whole = offline.train_offline(config, tmp_path / "whole", runs, progress=False)
 
     def kill_at_15(step, metrics):
         if step == 15:
             raise Killed
 
     with pytest.raises(Killed):
-        train.train(config, tmp_path / "killed", runs=runs, progress=False, callback=kill_at_15)
-    resumed = train.train(config, tmp_path / "killed", runs=runs, progress=False)
+        offline.train_offline(
+            config, tmp_path / "killed", runs, progress=False, callback=kill_at_15
+        )
+    resumed = offline.train_offline(config, tmp_path / "killed", runs, progress=False)
     assert resumed.resumed_from == 10
     for a, b in zip(leaves(whole.state), leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -105,19 +108,19 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, loss):
 def test_nan_stops_the_run_naming_the_step_and_last_good_checkpoint(tmp_path, monkeypatch):
     runs = synthetic_runs(tmp_path)
     config = smoke("train.num_steps=10", "train.checkpoint_every=10", "train.log_every=5")
-    train.train(config, tmp_path / "run", runs=runs, progress=False)
-    real = train.objective
+    offline.train_offline(config, tmp_path / "run", runs, progress=False)
+    real = learner.objective
 
     def poisoned(*args, **kwargs):
         loss, metrics = real(*args, **kwargs)
         return loss * jnp.nan, {**metrics, "loss": loss * jnp.nan}
 
-    monkeypatch.setattr(train, "objective", poisoned)
+    monkeypatch.setattr(learner, "objective", poisoned)
     longer = configs.override(config, ["train.num_steps=20"])
     with pytest.raises(
         FloatingPointError, match=r"gradient step 11.*last good checkpoint is step 10"
     ):
-        train.train(longer, tmp_path / "run", runs=runs, progress=False)
+        offline.train_offline(longer, tmp_path / "run", runs, progress=False)
 
 
 @pytest.mark.slow
@@ -125,13 +128,13 @@ def test_two_devices_match_one(tmp_path):
     code = f"""
 import jax, numpy as np, pathlib, sys
 sys.path.insert(0, {str(ROOT / "tests")!r})
-from test_training import synthetic_runs
-from scaledql import configs, train
+from test_offline_training import synthetic_runs
+from scaledql import configs, offline
 assert jax.device_count() == int(sys.argv[1])
 config = configs.override(configs.preset("smoke"), ["train.num_steps=6", "train.log_every=3",
                                                     "train.checkpoint_every=6"])
 tmp = pathlib.Path(sys.argv[2])
-state = train.train(config, tmp / "work", runs=synthetic_runs(tmp), progress=False).state
+state = offline.train_offline(config, tmp / "work", synthetic_runs(tmp), progress=False).state
 np.savez(tmp / "params.npz", *[np.asarray(x) for x in jax.tree.leaves(state.params)])
 """
     outputs = []
@@ -166,49 +169,8 @@ def test_bc_and_cql_recover_a_known_deterministic_policy(tmp_path):
             "train.log_every=50",
             "train.checkpoint_every=150",
         )
-        state = train.train(config, tmp_path / kind, runs=runs, progress=False).state
+        state = offline.train_offline(config, tmp_path / kind, runs, progress=False).state
         out = networks.build_qnetwork(config).apply({"params": state.params}, held, game_ids)
         masks = jnp.asarray(networks.action_masks(config.games))[game_ids]
         chosen = np.asarray(losses.greedy_actions(out.q_values, masks))
         np.testing.assert_array_equal(chosen, [1, 3, 1, 3], err_msg=kind)
-
-
-def test_aggregates_agree_with_rliable_called_directly():
-    from rliable import library as rly
-    from rliable import metrics
-
-    rng = np.random.default_rng(0)
-    score_dict = {"a": rng.normal(1, 0.5, (3, 10)), "b": rng.normal(0.5, 0.5, (3, 10))}
-    ours = scores.aggregate(score_dict, reps=2000, seed=7)
-    funcs = [metrics.aggregate_iqm, metrics.aggregate_median, metrics.aggregate_mean]
-    for metric, func in zip(scores.METRICS, funcs, strict=True):
-        np.random.seed(7)  # rliable resamples from numpy's global stream
-        points, intervals = rly.get_interval_estimates(
-            score_dict, lambda s, f=func: np.array([f(s)]), reps=2000
-        )
-        for method in score_dict:
-            point, low, high = ours[method][metric]
-            assert point == pytest.approx(points[method][0])  # point estimates: exact
-            assert low <= point <= high
-            # intervals: the same resamples, drawn from the same seed
-            assert (low, high) == pytest.approx(tuple(intervals[method][:, 0]), rel=1e-12)
-    # IQM by hand: the mean of the middle half of the 30 scores
-    flat = np.sort(score_dict["a"].ravel())
-    assert ours["a"]["IQM"][0] == pytest.approx(flat[7:23].mean(), rel=0.02)
-
-
-def test_normalisation_and_the_missing_pooyan_score():
-    assert scores.normalized_score("Pong", 14.6) == pytest.approx(1.0)
-    assert scores.normalized_score("Pong", -20.7) == pytest.approx(0.0)
-    assert scores.normalized_score("Breakout", 96.23, "dqn") == pytest.approx(1.0)
-    human, missing = scores.normalize({"Pooyan": [400.0], "Pong": [-3.05]})
-    assert missing == ["Pooyan"] and human == {"Pong": pytest.approx(0.5)}
-    assert len(scores.reference_scores()) == 45
-
-
-def test_performance_profile_is_the_fraction_of_scores_above_tau():
-    score_dict = {"a": np.array([[0.1, 0.5, 0.9, 1.5], [0.2, 0.6, 1.1, 2.0]])}
-    taus = np.array([0.0, 0.55, 1.0, 3.0])
-    profiles, _ = scores.performance_profiles(score_dict, taus, reps=50)
-    by_hand = [(score_dict["a"] > tau).mean() for tau in taus]  # 8/8, 5/8, 3/8, 0/8
-    np.testing.assert_allclose(profiles["a"], by_hand)

@@ -1,7 +1,9 @@
-"""Data benchmarks: sampler throughput and the memory of reading a full-size checkpoint."""
+"""Benchmarks that print figures: the jitted update's speed and FLOPs on the device JAX sees,
+the multi-game sampler's throughput, and the memory of reading a full-size checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -12,13 +14,100 @@ import tempfile
 import threading
 import time
 
+import jax
 import numpy as np
 from isal import igzip
 
+from scaledql import checkpoints, envs, learner, networks
+from scaledql.configs import Config
+from scaledql.data import MultiGameSampler, RandomPolicy, cache_root, collect, open_run
 from scaledql.data import format as fmt
-from scaledql.data.collect import RandomPolicy, collect
-from scaledql.data.run import cache_root, open_run
-from scaledql.data.sampler import MultiGameSampler
+
+# --- the update ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateBenchmark:
+    """Speed of `steps` timed gradient steps after compilation and warm-up."""
+
+    device: str
+    batch_size: int
+    params: int
+    steps_per_s: float | None  # None when only compiled
+    samples_per_s: float | None
+    flops_per_step: float | None
+    compile_s: float
+
+    @property
+    def achieved_flops(self) -> float | None:
+        if self.flops_per_step is None or self.steps_per_s is None:
+            return None
+        return self.flops_per_step * self.steps_per_s
+
+    def report(self) -> str:
+        lines = [
+            f"device            {self.device}",
+            f"parameters        {self.params:,}",
+            f"batch size        {self.batch_size}",
+            f"compile           {self.compile_s:.1f} s",
+        ]
+        if self.steps_per_s is not None:
+            lines += [
+                f"gradient steps/s  {self.steps_per_s:.2f}",
+                f"samples/s         {self.samples_per_s:,.0f}",
+            ]
+        if self.flops_per_step is not None:
+            lines.append(f"GFLOP per step    {self.flops_per_step / 1e9:.2f}  (XLA cost analysis)")
+        if self.achieved_flops is not None:
+            lines.append(f"achieved GFLOP/s  {self.achieved_flops / 1e9:.1f}")
+        return "\n".join(lines)
+
+
+def _flops(compiled) -> float | None:
+    """FLOPs of a compiled computation from XLA's cost analysis (None where unavailable)."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list | tuple):  # older JAX returns one dict per computation
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return None
+    return float(analysis["flops"])
+
+
+def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenchmark:
+    """Times the jitted update of `config` on a fixed random batch already on the device.
+
+    With `steps=0` it only compiles (from shapes, allocating nothing) and reports the FLOPs per
+    step, which is how the `gpu` and `paper` presets are costed on a machine that cannot run them.
+    """
+    update = learner.make_update(config)
+    if steps == 0:
+        state = checkpoints.abstract_state(config)
+        batch = jax.eval_shape(lambda: learner.random_batch(config))
+    else:
+        state = learner.create_train_state(config, learner.random_params(config))
+        batch = jax.device_put(learner.random_batch(config))
+    start = time.perf_counter()
+    compiled = update.lower(state, batch).compile()
+    compile_s = time.perf_counter() - start
+    device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})"
+    params = networks.param_count(config)
+    size = config.train.batch_size
+    if steps == 0:
+        return UpdateBenchmark(device, size, params, None, None, _flops(compiled), compile_s)
+    for _ in range(warmup):
+        state, metrics = compiled(state, batch)
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = compiled(state, batch)
+    jax.block_until_ready(metrics)
+    elapsed = time.perf_counter() - start
+    return UpdateBenchmark(
+        device, size, params, steps / elapsed, steps * size / elapsed, _flops(compiled), compile_s
+    )
+
+
+# --- the data --------------------------------------------------------------------------------
 
 
 def peak_rss_mb() -> float:
@@ -56,8 +145,6 @@ class AnonymousMemoryPeak:
 
 def bench_sampler(games, steps_per_game, capacity, batch_size, batches, prefetch) -> dict:
     """Samples `batches` batches from random-policy runs of `games` (collected once, cached)."""
-    from scaledql import envs
-
     runs = []
     for game in games:
         run_dir = cache_root() / "bench" / f"{game}-{steps_per_game}-{capacity}"
@@ -132,8 +219,6 @@ def bench_read(rows: int) -> dict:
     The checkpoint is written by this process; the reading is measured in a fresh child
     process so that its peak resident memory is the reader's alone.
     """
-    from scaledql import envs
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         env = envs.make_env("Pong", seed=0)
@@ -143,8 +228,8 @@ def bench_read(rows: int) -> dict:
             frames.append(env.reset()[0] if done or truncated else frame)
         write_synthetic_checkpoint(tmp / "run", rows, np.stack(frames))
         code = (
-            "import json, time, numpy as np; from scaledql.data.run import open_run;"
-            "from scaledql.data.bench import AnonymousMemoryPeak, peak_rss_mb;"
+            "import json, time, numpy as np; from scaledql.data import open_run;"
+            "from scaledql.benchmarks import AnonymousMemoryPeak, peak_rss_mb;"
             "anon = AnonymousMemoryPeak(); t = time.perf_counter();"
             f"run = open_run({str(tmp / 'run')!r}); build = time.perf_counter() - t;"
             "v = np.flatnonzero(run.valid_mask()); rng = np.random.default_rng(0);"

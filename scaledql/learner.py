@@ -1,0 +1,173 @@
+"""The learner: the train state, the optimiser, the Scaled QL objective and the jitted update.
+
+It is handed its initial parameters (`create_train_state(config, params)`) and looks up no file:
+where a pre-trained encoder comes from is the pipeline's business (`scaledql.pipeline`).
+
+A batch is a dict of arrays for B transitions:
+  state (B, 84, 84, 4) uint8, action (B,) int32, reward (B,) float32 (clipped; the n-step
+  discounted sum when n > 1), next_state (B, 84, 84, 4) uint8, terminal (B,) bool,
+  game_id (B,) int32 index into `config.games`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from scaledql import envs, losses, networks
+from scaledql.configs import Config
+
+
+class TrainState(flax.struct.PyTreeNode):
+    """Online and target parameters, optimiser state and the gradient-step count."""
+
+    step: jax.Array
+    params: dict
+    target_params: dict
+    opt_state: optax.OptState
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam with the preset's learning rate and epsilon, after global-norm clipping if asked.
+
+    With `finetune.encoder=frozen` the encoder's updates are zero (and Adam keeps no state
+    for it), so it stays exactly as pre-trained.
+    """
+    optimizer = optax.adam(config.train.learning_rate, eps=config.train.adam_eps)
+    if config.train.grad_clip_norm is not None:
+        optimizer = optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm), optimizer)
+    if config.finetune.encoder == "frozen":
+
+        def labels(params):  # one label per top-level entry labels its whole subtree
+            return {n: "frozen" if networks.is_encoder_entry(n) else "train" for n in params}
+
+        optimizer = optax.multi_transform(
+            {"train": optimizer, "frozen": optax.set_to_zero()}, labels
+        )
+    return optimizer
+
+
+def random_params(config: Config) -> dict:
+    """The parameters a run starts from when nothing is pre-trained: a random initialisation
+    keyed by `config.seed`."""
+    return networks.init_params(config, jax.random.key(config.seed))
+
+
+def starting_params(config: Config, initial_params, resuming: bool) -> dict:
+    """The parameters a training loop builds its state from. initial_params: a callable giving
+    those of a new run, or None for `random_params(config)`. A resuming run restores its
+    parameters from its checkpoint, so it only needs their structure and skips the callable
+    (which may load a pre-trained run)."""
+    if resuming or initial_params is None:
+        return random_params(config)
+    return initial_params()
+
+
+def create_train_state(config: Config, params: dict) -> TrainState:
+    """A state that starts from `params`; the target network starts as a copy of them."""
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        target_params=jax.tree.map(jnp.copy, params),  # own buffers: the update donates both
+        opt_state=make_optimizer(config).init(params),
+    )
+
+
+def objective(params, target_params, batch: dict, config: Config):
+    """Scalar loss and metrics of the configured objective on one batch.
+
+    c51: categorical TD cross-entropy + alpha * CQL on the expected Q-values (batch mean).
+    mse: squared TD error + alpha * CQL, each game's mean summed over games (unitary scaling).
+    bc:  cross-entropy of the dataset action (batch mean).
+    """
+    network = networks.build_qnetwork(config)
+    masks = jnp.asarray(networks.action_masks(config.games))[batch["game_id"]]  # (B, A)
+    online = network.apply({"params": params}, batch["state"], batch["game_id"])
+    kind = config.loss.kind
+    if kind == "bc":
+        per_example = losses.bc_loss(online.q_values, batch["action"], masks)
+        return jnp.mean(per_example), {"loss": jnp.mean(per_example)}
+
+    target = network.apply({"params": target_params}, batch["next_state"], batch["game_id"])
+    discounts = config.loss.discount**config.loss.n_step * (1.0 - batch["terminal"])
+    if kind == "c51":
+        target_probs = losses.c51_target(
+            network.support, target.logits, masks, batch["reward"], discounts
+        )
+        td = losses.categorical_td_loss(online.logits, batch["action"], target_probs)
+    else:
+        td = losses.mse_td_loss(
+            online.q_values, batch["action"], batch["reward"], discounts, target.q_values, masks
+        )
+    cql = losses.cql_penalty(online.q_values, batch["action"], masks)
+    per_example = td + config.loss.cql_alpha * cql
+    if kind == "mse":
+        loss = losses.sum_of_game_means(per_example, batch["game_id"], len(config.games))
+    else:
+        loss = jnp.mean(per_example)
+    data_q = jnp.take_along_axis(online.q_values, batch["action"][:, None], axis=1)
+    metrics = {
+        "loss": loss,
+        "td_loss": jnp.mean(td),
+        "cql_penalty": jnp.mean(cql),
+        "q_data": jnp.mean(data_q),
+    }
+    return loss, metrics
+
+
+def update_step(state: TrainState, batch: dict, config: Config) -> tuple[TrainState, dict]:
+    """One gradient step; the target network is copied every `target_update_period` steps."""
+    grads, metrics = jax.grad(objective, has_aux=True)(
+        state.params, state.target_params, batch, config
+    )
+    updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    step = state.step + 1
+    target_params = optax.periodic_update(
+        params, state.target_params, step, config.train.target_update_period
+    )
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    new_state = TrainState(
+        step=step, params=params, target_params=target_params, opt_state=opt_state
+    )
+    return new_state, metrics
+
+
+def make_update(config: Config):
+    """`update(state, batch) -> (state, metrics)`, jitted, donating the old state's buffers.
+
+    With `train.steps_per_call` = K > 1 the batch leaves carry a leading axis of K and the K
+    gradient steps run in one call (`lax.scan`); metrics are those of the last step.
+    """
+    step = functools.partial(update_step, config=config)
+    if config.train.steps_per_call > 1:
+
+        def step(state, batches, single=step):
+            state, metrics = jax.lax.scan(single, state, batches)
+            return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    # Donation with several steps in flight deadlocks XLA:CPU's all-reduce across simulated
+    # devices (seen with jax 0.10.2 on 2 cores); real accelerators and one CPU device keep it.
+    cpu_multi = jax.default_backend() == "cpu" and jax.device_count() > 1
+    return jax.jit(step, donate_argnums=() if cpu_multi else 0)
+
+
+def random_batch(config: Config, seed: int = 0) -> dict:
+    """A batch of `config.train.batch_size` random transitions (valid actions) for benchmarks."""
+    rng = np.random.default_rng(seed)
+    size = config.train.batch_size
+    counts = np.array([envs.num_actions(game) for game in config.games])
+    game_id = rng.integers(0, len(config.games), size)
+    return {
+        "state": rng.integers(0, 256, (size, *envs.STATE_SHAPE), dtype=np.uint8),
+        "action": (rng.integers(0, 1 << 30, size) % counts[game_id]).astype(np.int32),
+        "reward": rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size),
+        "next_state": rng.integers(0, 256, (size, *envs.STATE_SHAPE), dtype=np.uint8),
+        "terminal": rng.random(size) < 0.01,
+        "game_id": game_id.astype(np.int32),
+    }

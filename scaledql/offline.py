@@ -1,0 +1,184 @@
+"""The offline training loop: batches from the multi-game sampler through the jitted update,
+data-parallel over every device JAX sees, with checkpoints, resume and a progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import pathlib
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from scaledql import checkpoints, data, learner
+from scaledql.atomic import atomic_file, exclusive
+from scaledql.configs import Config
+
+
+def data_mesh() -> jax.sharding.Mesh:
+    """A 1-D mesh over every device JAX sees: batches split along it, parameters replicated."""
+    return jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+
+
+def _shard(batch: dict, mesh, steps_per_call: int) -> dict:
+    axis = (None, "data") if steps_per_call > 1 else ("data",)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*axis))
+    return jax.device_put(batch, sharding)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """The outcome of `train`: final state, where it lives, the metrics log, timing."""
+
+    state: learner.TrainState
+    workdir: pathlib.Path
+    metrics: list[dict]
+    wall_time_s: float
+    resumed_from: int | None
+
+
+METRIC_FIELDS = ("step", "loss", "td_loss", "cql_penalty", "q_data", "grad_norm", "steps_per_s")
+
+
+def _read_metrics(path: pathlib.Path, up_to_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        # a loss without a term (BC has no TD loss) leaves its cell empty
+        rows = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
+    return [row for row in rows if row["step"] <= up_to_step]
+
+
+def _write_metrics(path: pathlib.Path, rows: list[dict]) -> None:
+    with atomic_file(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def train_offline(
+    config: Config,
+    workdir: pathlib.Path,
+    runs: list[list[data.RunData]],
+    initial_params: Callable[[], dict] | None = None,
+    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Trains `config` offline on `runs`, checkpointing into `workdir`; resumes from its last
+    checkpoint.
+
+    runs[g]: the opened data of game g (`data.open_dataset(config)`). initial_params() gives
+    the parameters a new run starts from (default `learner.random_params(config)`); it is not
+    called when the run resumes, since the checkpoint holds them. The batch of step k depends
+    only on (seed, k), so a run killed at any point and resumed ends exactly where an
+    uninterrupted run does. A NaN or Inf loss stops the run with an error naming the step and
+    the last good checkpoint. callback(step, metrics) is called at every log step.
+    """
+    workdir = pathlib.Path(workdir).resolve()
+    with exclusive(workdir, f"training ({config.name} preset)"):
+        return _train(config, workdir, runs, initial_params, progress, callback)
+
+
+def _train(config, workdir, runs, initial_params, progress, callback) -> TrainResult:
+    """`train_offline` in a workdir this process holds."""
+    # imported where a bar is drawn: in a kernel without ipywidgets, tqdm.auto warns on import
+    from tqdm.auto import tqdm
+
+    tc = config.train
+    mesh = data_mesh()
+    if tc.batch_size % mesh.size:
+        raise ValueError(
+            f"train.batch_size={tc.batch_size} does not split over {mesh.size} devices; "
+            f"use a multiple of {mesh.size}"
+        )
+    sampler = data.MultiGameSampler(
+        runs, tc.batch_size, config.loss.n_step, config.loss.discount, seed=config.seed
+    )
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    manager = checkpoints.manager(workdir)
+    resumed_from = manager.latest_step()
+    # a resumed run restores into this state, so it needs no pre-trained encoder loaded
+    params = learner.starting_params(config, initial_params, resumed_from is not None)
+    state = jax.device_put(learner.create_train_state(config, params), replicated)
+    if resumed_from is not None:
+        state = manager.restore(resumed_from, args=ocp.args.StandardRestore(state))
+    start = int(state.step)
+    metrics_path = workdir / "metrics.csv"
+    rows = _read_metrics(metrics_path, start)
+
+    update = learner.make_update(config)
+    k = tc.steps_per_call
+    if tc.num_steps % k or tc.log_every % k or tc.checkpoint_every % k:
+        raise ValueError(
+            "train.num_steps, log_every and checkpoint_every must be multiples of steps_per_call"
+        )
+
+    def produce_steps(first):
+        steps = itertools.count(first, k)
+
+        def produce():
+            s = next(steps)
+            batches = [sampler.batch_for_step(config.seed, s + i) for i in range(k)]
+            if k == 1:
+                return batches[0]
+            return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+        return data.Prefetcher(produce, depth=4)
+
+    batches = produce_steps(start)
+    pending: list[tuple[int, dict]] = []  # (step, device metrics) not yet checked
+    last_good = resumed_from
+    bar = tqdm(total=tc.num_steps, initial=start, desc=f"train {config.name}", disable=not progress)
+    started = time.perf_counter()
+    interval_start, interval_steps = time.perf_counter(), 0
+
+    def flush(step: int) -> None:
+        """Checks the pending steps' losses; logs their mean at `step`."""
+        nonlocal interval_start, interval_steps
+        if not pending:
+            return
+        values = jax.device_get([m for _, m in pending])
+        for (s, _), m in zip(pending, values, strict=True):
+            if not np.isfinite(m["loss"]):
+                raise FloatingPointError(
+                    f"the loss is {float(m['loss'])} at gradient step {s}; training stopped. "
+                    f"The last good checkpoint is step {last_good} in {workdir / 'checkpoints'}. "
+                    "Lower train.learning_rate or set train.grad_clip_norm."
+                )
+        now = time.perf_counter()
+        row = {key: float(np.mean([m[key] for m in values])) for key in values[0]}
+        row["step"] = step
+        row["steps_per_s"] = interval_steps / max(now - interval_start, 1e-9)
+        rows.append(row)
+        interval_start, interval_steps = now, 0
+        pending.clear()
+        bar.set_postfix(loss=f"{row['loss']:.3f}", steps_per_s=f"{row['steps_per_s']:.1f}")
+        if callback is not None:
+            callback(step, row)
+
+    try:
+        step = start
+        while step < tc.num_steps:
+            batch = _shard(next(batches), mesh, k)
+            state, metrics = update(state, batch)
+            step += k
+            interval_steps += k
+            pending.append((step, metrics))
+            bar.update(k)
+            if step % tc.log_every == 0 or step % tc.checkpoint_every == 0 or step == tc.num_steps:
+                flush(step)
+                _write_metrics(metrics_path, rows)
+            if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+                manager.save(step, args=ocp.args.StandardSave(state))
+                manager.wait_until_finished()
+                last_good = step
+    finally:
+        batches.close()
+        bar.close()
+        manager.close()
+    return TrainResult(state, workdir, rows, time.perf_counter() - started, resumed_from)

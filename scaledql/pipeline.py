@@ -1,0 +1,143 @@
+"""The one module that wires the steps together: collect the data if it is missing, load a
+pre-trained encoder, train offline or online, evaluate, write the record, or load the record
+when one exists.
+
+Everything below it is handed what it needs: the data layer gets a factory for behaviour
+policies (`data.collect_missing`), the training loops get a factory for their initial
+parameters. Chapters, the CLI and the tests call `run_or_load(config)` or `run_all(runs)`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import time
+
+from scaledql import (
+    agents,
+    checkpoints,
+    configs,
+    data,
+    evaluate,
+    learner,
+    networks,
+    offline,
+    online,
+    records,
+)
+from scaledql.configs import Config
+
+
+def open_training_data(config: Config, progress: bool = True) -> list[list[data.RunData]]:
+    """runs[g]: the opened subset of every run of game g, collected first where missing."""
+
+    def behaviour_policy(game: str, run: int) -> data.Policy:
+        spec, steps = config.data.behaviour, config.data.steps_per_game
+        return agents.make_policy(spec, game, steps, seed=run)
+
+    data.collect_missing(config, behaviour_policy, progress)
+    return data.open_dataset(config)
+
+
+def pretrained_config(config: Config) -> Config:
+    """The config of the recorded run that `config.finetune.pretrained` names."""
+    return configs.from_dict(records.find_record(config.finetune.pretrained)["config"])
+
+
+def pretrained_params(config: Config) -> dict:
+    """The online parameters of the final checkpoint of the run `finetune.pretrained` names."""
+    source = pretrained_config(config)
+    workdir = checkpoints.default_workdir(source)
+    try:
+        return checkpoints.load_params(source, workdir)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"the pre-trained run {config.finetune.pretrained} has a record but no checkpoint in "
+            f"{workdir} on this machine; train it again with `{configs.command(source)} --fresh`"
+        ) from None
+
+
+def initial_params(config: Config) -> dict:
+    """The parameters a new run of `config` starts from: a random network, whose encoder and
+    spatial embedding come from the pre-trained run when `finetune.pretrained` names one."""
+    params = learner.random_params(config)
+    if config.finetune.pretrained:
+        params = networks.transfer_encoder(pretrained_params(config), params)
+    return params
+
+
+def run_or_load(
+    config: Config,
+    fresh: bool = False,
+    since: str | None = None,
+    progress: bool = True,
+    workdir: pathlib.Path | None = None,
+) -> dict:
+    """The record of `config`: loaded if one exists, else trained, evaluated and written.
+
+    fresh: train again even where a record exists; with `since` (an ISO date), only where the
+    record was made before it, so that a run two chapters of one build share trains once.
+    """
+    record = records.load_record(config)
+    retrain = fresh and (
+        since is None or (record is not None and records.made_before(record, since))
+    )
+    if record is not None and not retrain:
+        return record
+    code = records.code_version()
+    started = time.perf_counter()
+    workdir = pathlib.Path(workdir or checkpoints.default_workdir(config))
+    # A retrained record's checkpoints would be resumed as if finished; a run without a record
+    # (killed before it wrote one) resumes from its last checkpoint instead.
+    if record is not None and workdir.exists():
+        shutil.rmtree(workdir)
+    learn = _learn_online if config.online.agent_steps else _learn_offline
+    learning_curve, params, data_about, wall = learn(config, workdir, progress)
+    eval_started = time.perf_counter()
+    returns = evaluate.evaluate(config, params, seed=config.seed)
+    wall["evaluate"] = time.perf_counter() - eval_started
+    wall["total"] = time.perf_counter() - started
+    record = records.build_record(config, learning_curve, returns, data_about, wall, code)
+    records.write_record(record, records.record_path(config))
+    return record
+
+
+def run_all(
+    runs: dict[str, Config], fresh: bool = False, since: str | None = None, progress: bool = True
+) -> dict[str, dict]:
+    """{name: record} of `run_or_load` for each named config, in order."""
+    return {name: run_or_load(c, fresh, since, progress) for name, c in runs.items()}
+
+
+def _learn_offline(config: Config, workdir: pathlib.Path, progress: bool):
+    """(learning curve, final params, what it learned from, wall times) of offline training."""
+    started = time.perf_counter()
+    runs = open_training_data(config, progress)
+    data_s = time.perf_counter() - started
+    result = offline.train_offline(
+        config, workdir, runs, lambda: initial_params(config), progress=progress
+    )
+    about = {**data.describe(config), "behaviour_mean_return": data.behaviour_returns(config, runs)}
+    wall = {
+        "resumed_from_step": result.resumed_from,  # train time counts this process's steps only
+        "data": data_s,
+        "train": result.wall_time_s,
+    }
+    return result.metrics, result.state.params, about, wall
+
+
+def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
+    """The same for online learning: the curve holds the return of every episode played."""
+    result = online.train_online(config, workdir, lambda: initial_params(config), progress)
+    steps = config.online.agent_steps
+    about = {
+        "source": "online",
+        "games": list(config.games),
+        "mode": config.online.mode,
+        "difficulty": config.online.difficulty,
+        "agent_steps": steps,
+        "frames": online.FRAMES_PER_STEP * steps,
+        "episodes": len(result.learning_curve),
+    }
+    wall = {"resumed_from_agent_step": result.resumed_from, "train": result.wall_time_s}
+    return result.learning_curve, result.state.params, about, wall

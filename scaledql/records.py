@@ -1,0 +1,164 @@
+"""Run records: one JSON per run in data/results/PRESET/CONFIG_HASH.json, and their provenance.
+
+A record holds the full config and its hash, the data it used (and how that data was made),
+per-game returns and normalised scores, the learning curve, and provenance: git commit,
+device, JAX version, preset, the command that reproduces it, wall times, date. This module
+stores and finds records; `scaledql.pipeline` decides when to make one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+
+import jax
+import numpy as np
+
+from scaledql import configs, scores
+from scaledql.atomic import write_json
+from scaledql.configs import Config
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCHEMA_VERSION = 1
+
+
+def results_dir() -> pathlib.Path:
+    """data/results of the repository, or $SCALEDQL_RESULTS."""
+    return pathlib.Path(os.environ.get("SCALEDQL_RESULTS", REPO_ROOT / "data" / "results"))
+
+
+def record_path(config: Config) -> pathlib.Path:
+    return results_dir() / config.name / f"{configs.config_hash(config)}.json"
+
+
+def record_name(record: dict) -> str:
+    """PRESET/HASH.json: where the record lies under data/results."""
+    return f"{record['config']['name']}/{record['config_hash']}.json"
+
+
+def load_record(config: Config) -> dict | None:
+    path = record_path(config)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def find_record(config_hash: str) -> dict:
+    """The record with this config hash, from any preset's folder."""
+    found = sorted(results_dir().glob(f"*/{config_hash}.json"))
+    if not found:
+        raise FileNotFoundError(
+            f"no run record has config hash {config_hash!r} under {results_dir()}; "
+            "`scaledql records` lists the recorded runs and their hashes"
+        )
+    return json.loads(found[0].read_text())
+
+
+def write_record(record: dict, path: pathlib.Path) -> None:
+    """Writes atomically: a temp file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+
+
+def list_records() -> list[dict]:
+    """Every record under the results directory, newest first."""
+    records = [json.loads(p.read_text()) for p in results_dir().glob("*/*.json")]
+    return sorted(records, key=lambda r: r["provenance"]["date"], reverse=True)
+
+
+def made_before(record: dict, instant: str) -> bool:
+    """Whether the record was written before `instant` (an ISO date with time zone)."""
+    made = datetime.datetime.fromisoformat(record["provenance"]["date"])
+    return made < datetime.datetime.fromisoformat(instant)
+
+
+def now() -> str:
+    """The current instant as records write it (ISO, seconds, UTC)."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _read_code_version() -> dict:
+    status = _git("status", "--porcelain", "--", "scaledql")
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "code_modified": bool(status) if status is not None else None,
+    }
+
+
+# Read once, when this process imports scaledql: a process that trains several runs in a row
+# keeps running the code it imported, so commits made meanwhile must not be credited with them.
+_IMPORTED_CODE = _read_code_version()
+
+
+def code_version() -> dict:
+    """The git commit of the code this process imported and whether scaledql/ differed from
+    it then."""
+    return dict(_IMPORTED_CODE)
+
+
+def provenance(config: Config, wall_times: dict, code: dict) -> dict:
+    return {
+        **code,
+        "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})",
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "preset": config.name,
+        "command": configs.command(config),
+        "wall_time_s": wall_times,
+        "date": now(),
+    }
+
+
+def scale(preset: str) -> str:
+    """What a record's numbers can be read as, by the preset that made them."""
+    if preset == "smoke":
+        return "smoke test: numbers are meaningless"
+    return "the paper's scale" if preset == "paper" else f"reduced scale ({preset})"
+
+
+def build_record(
+    config: Config,
+    learning_curve: list[dict],
+    returns: dict,
+    data_about: dict,
+    wall_times: dict,
+    code: dict,
+) -> dict:
+    """The record of a finished run. data_about: what it learned from (`data.describe` and
+    the behaviour's mean returns for an offline run; the play for an online one)."""
+    human, missing_human = scores.normalize(returns, "human")
+    dqn, _ = scores.normalize(returns, "dqn")
+    behaviour = data_about.get("behaviour_mean_return") or {}
+    record = {
+        "schema": SCHEMA_VERSION,
+        "config": configs.to_dict(config),
+        "config_hash": configs.config_hash(config),
+        "scale": scale(config.name),
+        "data": data_about,
+        "scores": {
+            game: {
+                "returns": returns[game],
+                "mean_return": float(np.mean(returns[game])),
+                "human_normalized": human.get(game),
+                "dqn_normalized": dqn.get(game),
+                "behaviour_mean_return": behaviour.get(game),
+            }
+            for game in returns
+        },
+        "games_without_human_score": missing_human,
+        "learning_curve": learning_curve,
+        "provenance": provenance(config, wall_times, code),
+    }
+    return json.loads(json.dumps(record))  # exactly what a later load of the file returns

@@ -1,0 +1,150 @@
+"""Every verdict the book states, on small hand-made records whose answer is known."""
+
+import numpy as np
+import pytest
+
+from scaledql import analysis
+
+
+def record(games_returns: dict, seed: int = 0, curve=()) -> dict:
+    """A record as `records.build_record` writes it, with only what the analysis reads."""
+    return {
+        "config": {"name": "cpu", "seed": seed, "games": list(games_returns)},
+        "config_hash": "abc",
+        "scale": "reduced scale (cpu)",
+        "scores": {
+            g: {"returns": list(r), "mean_return": float(np.mean(r))}
+            for g, r in games_returns.items()
+        },
+        "learning_curve": [{"return": r} for r in curve],
+        "provenance": {"date": "2026-01-01T00:00:00+00:00"},
+    }
+
+
+def test_compare_episodes_interval_matches_the_normal_approximation():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(5.0, 2.0, 400), rng.normal(4.5, 1.0, 300)
+    ours = analysis.compare_episodes(a, b, reps=4000, seed=1)
+    # independent reference: the large-sample (Welch) interval, with the bootstrap's ddof=0
+    half = 1.959964 * np.sqrt(a.var() / a.size + b.var() / b.size)
+    assert ours["difference"] == pytest.approx(a.mean() - b.mean())
+    assert ours["low"] == pytest.approx(ours["difference"] - half, abs=0.05 * half)
+    assert ours["high"] == pytest.approx(ours["difference"] + half, abs=0.05 * half)
+    assert ours["verdict"] == "above"
+
+
+def test_compare_episodes_verdicts():
+    high, low = [10.0, 12.0, 11.0, 13.0], [1.0, 2.0, 0.0, 3.0]
+    assert analysis.compare_episodes(high, low)["verdict"] == "above"
+    assert analysis.compare_episodes(low, high)["verdict"] == "below"
+    # overlapping noisy samples with nearly equal means cannot be told apart
+    assert (
+        analysis.compare_episodes([0.0, 800.0, 300.0], [100.0, 700.0, 250.0])["verdict"] == "level"
+    )
+    one = analysis.compare_episodes([5.0], low)
+    assert one["verdict"] == "level" and np.isnan(one["low"]) and np.isnan(one["high"])
+    assert one["difference"] == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize(
+    "verdicts, answer",
+    [
+        ({"A": "above", "B": "level"}, "Yes"),
+        ({"A": "below", "B": "level"}, "No"),
+        ({"A": "above", "B": "below"}, "Mixed"),
+        ({"A": "level", "B": "level"}, "Not measurably"),
+    ],
+)
+def test_tally(verdicts, answer):
+    got, names = analysis.tally({g: {"verdict": v} for g, v in verdicts.items()})
+    assert got == answer
+    assert sorted(sum(names.values(), [])) == sorted(verdicts)
+    assert all(verdicts[g] == v for v, gs in names.items() for g in gs)
+
+
+def test_compare_needs_disjoint_intervals():
+    assert analysis.compare((0.5, 0.4, 0.6), (0.2, 0.1, 0.3)) == "above"
+    assert analysis.compare((0.2, 0.1, 0.3), (0.5, 0.4, 0.6)) == "below"
+    # the points differ but the intervals overlap: not told apart
+    assert analysis.compare((0.5, 0.25, 0.7), (0.2, 0.1, 0.3)) == "level"
+
+
+def test_normalized_episodes_by_hand_and_without_pooyan():
+    # Pong: random -20.7, human 14.6; Breakout: random 1.7, human 30.5 (DQN's Atari-57 table)
+    first = record({"Pong": [-20.7, 14.6], "Breakout": [1.7, 16.1], "Pooyan": [500.0, 600.0]})
+    second = record({"Pong": [-3.05, -20.7], "Breakout": [30.5, 1.7], "Pooyan": [1.0, 2.0]}, seed=1)
+    games, matrix = analysis.normalized_episodes([first, second])
+    assert games == ["Pong", "Breakout"]
+    np.testing.assert_allclose(matrix, [[0, 0], [1, 0.5], [0.5, 1], [0, 0]], atol=1e-12)
+
+
+def test_trend_compares_the_largest_size_with_the_smallest_whatever_the_order():
+    low, mid, high = (0.1, 0.0, 0.2), (0.5, 0.4, 0.6), (0.9, 0.8, 1.0)
+    assert analysis.trend([(30, high), (10, low), (20, mid)]) == "above"
+    assert analysis.trend([(30, low), (10, high), (20, mid)]) == "below"
+    # the ends' intervals overlap: a dip in the middle does not make a direction
+    assert analysis.trend([(10, (0.5, 0.3, 0.7)), (20, low), (30, (0.6, 0.4, 0.8))]) == "level"
+    assert analysis.TREND_WORDS["above"] == "rises" and analysis.TREND_WORDS["level"] == "is flat"
+
+
+def test_trend_breaks_are_the_middle_points_outside_the_ends_range():
+    # sizes out of order on purpose: by size the points are 1.0, -0.6, 2.0, 3.0, 0.7
+    points = [(3, "c", 2.0), (1, "a", 1.0), (5, "e", 0.7), (2, "b", -0.6), (4, "d", 3.0)]
+    assert analysis.trend_breaks(points) == [("b", -0.6), ("c", 2.0), ("d", 3.0)]
+    assert analysis.trend_breaks([(1, "a", 0.0), (2, "b", 0.5), (3, "c", 1.0)]) == []
+
+
+@pytest.mark.parametrize(
+    "ours, paper, answer",
+    [
+        ("above", "above", "yes"),
+        ("level", "above", "within noise"),
+        ("below", "above", "no"),
+        ("below", "below", "yes"),
+        ("above", "not above", "no"),
+        ("level", "not above", "yes"),
+        ("below", "not above", "yes"),
+        ("below", "not below", "no"),
+    ],
+)
+def test_agreement_with_the_paper(ours, paper, answer):
+    assert analysis.agreement(ours, paper) == answer
+
+
+def test_agreement_names_an_unknown_paper_verdict():
+    with pytest.raises(ValueError, match="unknown paper verdict 'rises'"):
+        analysis.agreement("above", "rises")
+
+
+def test_games_moved_beyond_the_episode_noise():
+    baseline = record({"Asterix": [200, 210, 190, 205], "Pong": [-21, -21, -20, -21],
+                       "Seaquest": [100, 300, 200, 250]})  # fmt: skip
+    variant = record({"Asterix": [600, 610, 590, 605], "Pong": [-21, -21, -21, -21],
+                      "Seaquest": [120, 280, 210, 240]})  # fmt: skip
+    moved = analysis.games_moved(variant, baseline)
+    assert moved == {"above": ["Asterix"], "below": [], "level": ["Pong", "Seaquest"]}
+    assert analysis.games_moved(baseline, variant)["below"] == ["Asterix"]
+
+
+def test_games_above_a_reference_and_games_without_signal():
+    sql = record({"Pong": [-21.0, -21.0], "Breakout": [3.0, 5.0], "Asterix": [200.0, 200.0]})
+    bc = record({"Pong": [-21.0, -20.7], "Breakout": [1.0, 1.0], "Asterix": [300.0, 100.0]})
+    behaviour = {"Pong": -20.5, "Breakout": 1.9, "Asterix": 346.2}
+    assert analysis.games_above(sql, behaviour) == ["Breakout"]
+    random = {"Pong": -20.7, "Breakout": 1.7, "Asterix": 210.0}
+    # Pong: no run above random play, data within a point of it; Asterix: the data is not
+    assert analysis.games_without_signal([sql, bc], behaviour, random) == ["Pong"]
+
+
+def test_late_training_returns_are_the_last_third_of_the_episodes():
+    assert analysis.late_training_returns(record({"Pong": [0.0]}, curve=range(10))) == [7, 8, 9]
+    assert analysis.late_training_returns(record({"Pong": [0.0]}, curve=[4, 5])) == [5]
+    assert analysis.late_training_returns(record({"Pong": [0.0]})) == []
+
+
+def test_scoreless_and_relative_gain():
+    assert analysis.scoreless([0.0, 0.0], [], [0.0])
+    assert not analysis.scoreless([0.0], [0.0, 1.0])
+    assert analysis.relative_gain(0.3, 0.2) == pytest.approx(0.5)
+    assert analysis.relative_gain(0.1, -0.2) == pytest.approx(1.5)
+    assert np.isnan(analysis.relative_gain(0.1, 0.0))
