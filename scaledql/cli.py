@@ -21,7 +21,7 @@ from scaledql import (
     pipeline,
     records,
 )
-from scaledql.data import collect, dataset_stats
+from scaledql.data import dataset_stats
 
 
 def config_from_args(args: argparse.Namespace) -> configs.Config:
@@ -89,21 +89,23 @@ def cmd_params(args: argparse.Namespace) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
-
-    policy = agents.make_policy(args.policy, args.game, args.steps, args.seed, args.epsilon)
-    collect(
+    summary = agents.collect_run(
         args.game,
-        policy,
+        args.policy,
         args.steps,
         args.out,
         capacity=args.capacity,
         seed=args.seed,
         mode=args.mode,
         difficulty=args.difficulty,
+        epsilon=args.epsilon,
     )
-    if isinstance(policy, agents.DQNPolicy):
-        agents.save_qnetwork(args.out / "policy", policy.config, policy.state.params)
+    if (args.out / "policy").exists():
         print(f"the DQN's final network: {args.out / 'policy'} (use --policy greedy-eps:DIR)")
+    if summary is not None:
+        final, random = (np.mean(summary[k]) for k in ("final_returns", "random_returns"))
+        print(f"final policy: mean return {final:.2f} over {len(summary['final_returns'])} "
+              f"episodes (random play: {random:.2f})")  # fmt: skip
     _print_stats([dataset_stats(args.out)])
 
 

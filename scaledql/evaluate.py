@@ -1,13 +1,16 @@
-"""Online evaluation: roll out the epsilon-greedy policy of a trained Q-network in ALE.
+"""Online evaluation: roll out the epsilon-greedy policy of a trained Q-network.
 
-Each game is played with the preprocessing the data was logged with (`envs.make_env`: sticky
+An ALE game is played with the preprocessing the data was logged with (`envs.make_env`: sticky
 actions 0.25, frame skip 4, 84x84 grayscale max-pool, 108,000-frame cap), several episodes in
-parallel (a gymnasium vector env; one batched forward pass per step for all of them).
+parallel (a gymnasium vector env; one batched forward pass per step for all of them). A MinAtar
+twin game is played with the original's settings (`envs.minatar.TwinEnv`: sticky actions 0.1,
+no time limit), every episode at once in one jitted loop (`twin_returns`).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import gymnasium as gym
 import jax
@@ -52,6 +55,11 @@ def evaluate_game(
     head = head or game
     if head not in config.games:
         raise ValueError(f"the network has no head for {head}; its games: {config.games}")
+    if envs.family(game) == "minatar":
+        if difficulty:
+            raise ValueError(f"{game} has no difficulties; choose a mode (online.mode)")
+        returns = twin_returns(config, params, game, episodes, head, mode, ec.epsilon, seed)
+        return [float(r) for r in returns]
     num_envs = min(num_envs or episodes, episodes)
     game_id = config.games.index(head)
     mask = networks.action_masks(config.games)[game_id][: envs.num_actions(game)]
@@ -102,3 +110,68 @@ def evaluate(config: Config, params, games=None, episodes: int | None = None, se
         game: evaluate_game(config, params, game, episodes, seed=seed, **variant)
         for game in (games or config.games)
     }
+
+
+def twin_returns(
+    config: Config,
+    params,
+    game: str,
+    episodes: int,
+    head: str | None = None,
+    mode: int | None = None,
+    epsilon: float = 0.001,
+    seed: int = 0,
+    max_steps: int = envs.minatar.MAX_EPISODE_STEPS,
+) -> np.ndarray:
+    """(episodes,) returns of the first episode of `episodes` twin environments played at once
+    (epsilon-greedy in the head of `head`, default `game`); epsilon=1 plays uniformly at random.
+
+    Each step is one jitted call, looped in Python until every episode has ended: inside a
+    `lax.while_loop` XLA:CPU runs the ResNets' convolutions several times slower.
+    """
+    start, step = _twin_player(
+        config, game, mode, config.games.index(head or game), episodes, epsilon
+    )
+    carry = start(jax.random.key(seed))
+    for steps in itertools.count(1):
+        carry = step(params, carry)
+        if steps % 50 == 0 and bool(carry[-1].all()):
+            break
+        if steps >= max_steps:
+            raise RuntimeError(f"{game}: an evaluation episode ran past {max_steps} steps")
+    return np.asarray(carry[3])
+
+
+@functools.lru_cache(maxsize=16)
+def _twin_player(config: Config, game: str, mode, game_id: int, episodes: int, epsilon: float):
+    """The jitted (start, step) of `twin_returns` for one (config, game, variant, episodes,
+    epsilon): carry = (obs, env state, key, returns, done)."""
+    env = envs.minatar.TwinEnv(game, mode)
+    network = networks.build_qnetwork(config)
+    channels = envs.state_shape(config.games)[-1]
+    valid = jnp.asarray(networks.action_masks(config.games))[game_id][: env.num_actions]
+    ids = jnp.full((episodes,), game_id, jnp.int32)
+
+    @jax.jit
+    def start(key):
+        reset_key, key = jax.random.split(key)
+        obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
+        return obs, state, key, jnp.zeros(episodes), jnp.zeros(episodes, bool)
+
+    @jax.jit
+    def step(params, carry):
+        obs, state, key, returns, done = carry
+        key, explore_key, random_key, env_key = jax.random.split(key, 4)
+        padded = jnp.pad(obs, [(0, 0), (0, 0), (0, 0), (0, channels - obs.shape[-1])])
+        q = network.apply({"params": params}, padded, ids).q_values[:, : env.num_actions]
+        action = losses.greedy_actions(q, jnp.broadcast_to(valid, q.shape))
+        explore = jax.random.uniform(explore_key, (episodes,)) < epsilon
+        random = jax.random.randint(random_key, (episodes,), 0, env.num_actions)
+        action = jnp.where(explore, random, action)
+        obs, state, reward, terminal, truncated = jax.vmap(env.step)(
+            jax.random.split(env_key, episodes), state, action
+        )
+        returns = returns + jnp.where(done, 0.0, reward)
+        return obs, state, key, returns, done | terminal | truncated
+
+    return start, step

@@ -53,6 +53,11 @@ class Ablation:
     paper: PaperClaim
 
 
+# The presets the chapters have runs for. The MinAtar twin's presets (`twin`, `twin-gpu`) train
+# and record runs (`scaledql train --preset twin`), and get their chapter runs with the twin's
+# study.
+BOOK_PRESETS: tuple[str, ...] = ("smoke", "cpu", "gpu", "paper")
+
 # Settings every sweep run (scaling, ablations) gets on top of its preset, to fit the preset's
 # time budget: a sweep has 9 or 5 runs where the multi-game chapter has 2.
 SWEEP_SETTINGS: dict[str, tuple[str, ...]] = {

@@ -164,10 +164,10 @@ def random_batch(config: Config, seed: int = 0) -> dict:
     counts = np.array([envs.num_actions(game) for game in config.games])
     game_id = rng.integers(0, len(config.games), size)
     return {
-        "state": rng.integers(0, 256, (size, *envs.STATE_SHAPE), dtype=np.uint8),
+        "state": rng.integers(0, 256, (size, *envs.state_shape(config.games)), dtype=np.uint8),
         "action": (rng.integers(0, 1 << 30, size) % counts[game_id]).astype(np.int32),
         "reward": rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), size),
-        "next_state": rng.integers(0, 256, (size, *envs.STATE_SHAPE), dtype=np.uint8),
+        "next_state": rng.integers(0, 256, (size, *envs.state_shape(config.games)), dtype=np.uint8),
         "terminal": rng.random(size) < 0.01,
         "game_id": game_id.astype(np.int32),
     }

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from scaledql import checkpoints, data, learner
+from scaledql import checkpoints, data, envs, learner
 from scaledql.atomic import atomic_file, exclusive
 from scaledql.configs import Config
 
@@ -97,7 +97,12 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
             f"use a multiple of {mesh.size}"
         )
     sampler = data.MultiGameSampler(
-        runs, tc.batch_size, config.loss.n_step, config.loss.discount, seed=config.seed
+        runs,
+        tc.batch_size,
+        config.loss.n_step,
+        config.loss.discount,
+        seed=config.seed,
+        channels=envs.state_shape(config.games)[-1],  # object grids: the network's width
     )
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     manager = checkpoints.manager(workdir)

@@ -29,13 +29,25 @@ from scaledql.configs import Config
 
 
 def open_training_data(config: Config, progress: bool = True) -> list[list[data.RunData]]:
-    """runs[g]: the opened subset of every run of game g, collected first where missing."""
+    """runs[g]: the opened subset of every run of game g, collected first where missing; a
+    collection that leaves a summary (the twin's) stores it under data/collections."""
+    d = config.data
 
-    def behaviour_policy(game: str, run: int) -> data.Policy:
-        spec, steps = config.data.behaviour, config.data.steps_per_game
-        return agents.make_policy(spec, game, steps, seed=run)
+    def collect_run(game: str, run: int, out_dir: pathlib.Path) -> None:
+        summary = agents.collect_run(
+            game, d.behaviour, d.steps_per_game, out_dir, capacity=d.capacity, seed=run,
+            progress=progress,
+        )  # fmt: skip
+        if summary is not None:
+            where = out_dir.relative_to(data.cache_root())  # the cache's own path is the machine's
+            command = (
+                f"scaledql collect --game {game} --policy {d.behaviour} --steps "
+                f"{d.steps_per_game} --capacity {d.capacity} --seed {run} "
+                f"--out $SCALEDQL_CACHE/{where}"
+            )
+            records.write_collection(summary, data.recipe(config), game, run, command)
 
-    data.collect_missing(config, behaviour_policy, progress)
+    data.collect_missing(config, collect_run)
     return data.open_dataset(config)
 
 

@@ -68,6 +68,30 @@ def list_records() -> list[dict]:
     return sorted(records, key=lambda r: r["provenance"]["date"], reverse=True)
 
 
+def collections_dir() -> pathlib.Path:
+    """Where collection summaries lie: data/collections beside the results directory."""
+    return results_dir().parent / "collections"
+
+
+def collection_path(recipe: str, game: str, run: int) -> pathlib.Path:
+    """data/collections/RECIPE/GAME/runN.json (a twin game's name makes two folders)."""
+    return collections_dir() / recipe / game / f"run{run}.json"
+
+
+def write_collection(summary: dict, recipe: str, game: str, run: int, command: str) -> dict:
+    """Stores a collection's summary with its provenance; returns what was written."""
+    stored = {**summary, "provenance": {**code_version(), "command": command, "date": now()}}
+    path = collection_path(recipe, game, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, stored)
+    return stored
+
+
+def load_collection(recipe: str, game: str, run: int) -> dict | None:
+    path = collection_path(recipe, game, run)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def made_before(record: dict, instant: str) -> bool:
     """Whether the record was written before `instant` (an ISO date with time zone)."""
     made = datetime.datetime.fromisoformat(record["provenance"]["date"])

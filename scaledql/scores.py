@@ -46,11 +46,12 @@ def reference_scores() -> dict[str, ReferenceScore]:
 
 
 def normalized_score(game: str, score: float, kind: str = "human") -> float | None:
-    """`score` of `game` normalised by the human or DQN-50M reference (None if it is missing)."""
-    ref = reference_scores()[game]
-    top = ref.human if kind == "human" else ref.dqn_50m if kind == "dqn" else "?"
-    if top == "?":
+    """`score` of `game` normalised by the human or DQN-50M reference (None if it is missing,
+    as for the MinAtar twin's games, which have no Atari reference scores)."""
+    if kind not in ("human", "dqn"):
         raise ValueError(f"unknown normalisation {kind!r}; use human or dqn")
+    ref = reference_scores().get(game)
+    top = None if ref is None else ref.human if kind == "human" else ref.dqn_50m
     if top is None:
         return None
     return (score - ref.random) / (top - ref.random)

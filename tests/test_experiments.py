@@ -17,7 +17,7 @@ def differences(base, other) -> set[str]:
     return {s.split("=")[0] for s in configs.changed_settings(other) if s not in base_settings}
 
 
-@pytest.mark.parametrize("preset", list(configs.PRESETS))
+@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
 def test_multi_game_compares_scaled_ql_and_bc_on_the_same_everything_else(preset):
     runs = experiments.multi_game(preset, seed=2, settings=["loss.cql_alpha=0.1"])
     assert runs["Scaled QL"].seed == 2 and runs["Scaled QL"].loss.cql_alpha == 0.1
@@ -25,7 +25,7 @@ def test_multi_game_compares_scaled_ql_and_bc_on_the_same_everything_else(preset
     assert runs["BC"].loss.kind == "bc"
 
 
-@pytest.mark.parametrize("preset", list(configs.PRESETS))
+@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
 def test_each_ablation_changes_exactly_its_setting(preset):
     base, variants = experiments.ablations(preset)
     assert set(variants) >= {"TD loss", "feature normalisation", "readout", "conservatism"}
@@ -55,7 +55,7 @@ def test_each_comparison_carries_the_papers_reported_numbers():
     assert {c.verdict for c in experiments.SCALING_CLAIMS.values()} <= {"above", "not above"}
 
 
-@pytest.mark.parametrize("preset", list(configs.PRESETS))
+@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
 def test_scaling_has_three_or_more_growing_sizes_per_family(preset):
     points = experiments.scaling(preset)
     families = {p.family for p in points}
@@ -170,7 +170,7 @@ def test_knob_settings_skip_empty_knobs_and_reject_unknown_ones():
         experiments.knob_settings(alpha=0.1)
 
 
-@pytest.mark.parametrize("preset", list(configs.PRESETS))
+@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
 def test_offline_finetuning_holds_out_its_games_and_varies_only_the_start(preset):
     source, runs = experiments.offline_finetuning(preset, seed=1)
     assert source == experiments.multi_game(preset, seed=1)["Scaled QL"]
@@ -201,7 +201,7 @@ def test_fine_tuning_refuses_a_held_out_game_that_was_pre_trained_on():
         experiments.offline_finetuning("cpu", settings=["games=Alien,Pong"])
 
 
-@pytest.mark.parametrize("preset", list(configs.PRESETS))
+@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
 def test_online_finetuning_plays_the_papers_modes_from_pretrained_or_scratch(preset):
     source, runs = experiments.online_finetuning(preset)
     expected = {"Freeway m1d0", "Hero m1d0", "Breakout m12d0"}

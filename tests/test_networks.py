@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scaledql import configs, losses, networks
+from scaledql.networks import encoders
 
 
 def tiny(encoder="resnet18", **network):
@@ -190,3 +191,28 @@ def test_encoder_forward_backward(encoder):
 @pytest.mark.parametrize("encoder", DEEP_ENCODERS)
 def test_deep_encoder_forward_backward(encoder):
     _forward_backward(encoder)
+
+
+def test_a_grid_keeps_its_cells_through_the_stem_and_the_minatar_dqn_encoder_by_hand():
+    grid = jnp.zeros((1, 10, 10, 10))
+    for module in (encoders.ResNet("resnet18", 0.25), encoders.ImpalaCNN(0.5)):
+        variables = module.init(jax.random.key(0), grid)
+        assert module.apply(variables, grid).shape[1:3] == (2, 2)
+    stem = encoders.ResNet("resnet18", 0.25).init(jax.random.key(0), grid)["params"]["Conv_0"]
+    assert stem["kernel"].shape == (3, 3, 10, 16)  # a 3x3 stride-1 stem, not ImageNet's 7x7
+    dqn = encoders.MinAtarDQN()
+    params = dqn.init(jax.random.key(0), grid)["params"]
+    assert sum(x.size for x in jax.tree.leaves(params)) == 3 * 3 * 10 * 16 + 16
+    assert dqn.apply({"params": params}, grid).shape == (1, 10, 10, 16)
+
+
+def test_the_minatar_dqn_patch_matmul_is_a_3x3_same_convolution():
+    grid = jax.random.bernoulli(jax.random.key(0), 0.3, (2, 10, 10, 7)).astype(jnp.float32)
+    dqn = encoders.MinAtarDQN()
+    params = dqn.init(jax.random.key(1), grid)["params"]
+    reference = jax.lax.conv_general_dilated(
+        grid, params["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    np.testing.assert_allclose(
+        dqn.apply({"params": params}, grid), jax.nn.relu(reference + params["bias"]), atol=1e-5
+    )

@@ -298,3 +298,94 @@ def test_several_runs_in_the_dqn_replay_layout(tmp_path):
     assert [r.num_rows for r in runs] == [33, 63]
     with pytest.raises(data.DataFormatError, match=r"run\(s\) \['3'\].*gsutil -m cp -R"):
         data.open_game_runs(tmp_path, "Pong", (1, 3), "all")
+
+
+def grid(episode: int, step: int, channels: int = 4) -> np.ndarray:
+    """A (10, 10, K) object grid that names its episode and step (cell (0, 3) marks a real
+    frame)."""
+    g = np.zeros((10, 10, channels), np.uint8)
+    g[0, :4, 0] = episode % 256, step % 256, step // 256, 1
+    return g
+
+
+def test_object_grids_are_written_and_read_back_one_frame_a_state(tmp_path):
+    writer = data.ReplayWriter(tmp_path / "run", capacity=16, frame_shape=(10, 10, 4))
+    lengths, reference = [5, 9, 7, 6], []
+    for e, length in enumerate(lengths):
+        for t in range(length):
+            writer.add(grid(e, t), t % 3, 1.0 if t == 2 else 0.0, t == length - 1)
+            reference.append((e, t, t % 3, 1.0 if t == 2 else 0.0, t == length - 1))
+    writer.close()
+    # stack size 1: no padding rows, so the add count is the number of transitions
+    assert writer.add_count == sum(lengths) == 27
+    run = data.open_run(tmp_path / "run")
+    assert run.frame_shape == (10, 10, 4) and run.stack_size == 1
+    # capacity 16: checkpoint 0 holds rows 0-14 and the final one rows 15-26
+    assert [(c.first_row, c.add_count) for c in run.checkpoints] == [(0, 15), (15, 27)]
+    valid = np.flatnonzero(run.valid_mask())
+    # every row: no stack reaches back, and the last row is a terminal (no next row needed)
+    assert len(valid) == 27
+    batch = run.get(valid)
+    for i, row in enumerate(valid):
+        e, t, action, reward, terminal = reference[row]
+        np.testing.assert_array_equal(batch["state"][i], grid(e, t))
+        assert (batch["action"][i], batch["reward"][i], batch["terminal"][i]) == (
+            action, reward, terminal
+        )  # fmt: skip
+        if terminal:
+            assert not batch["next_state"][i].any()
+        else:
+            np.testing.assert_array_equal(batch["next_state"][i], grid(e, t + 1))
+
+
+def test_the_sampler_pads_narrow_grids_and_refuses_mixed_kinds(tmp_path):
+    runs = []
+    for name, channels in (("narrow", 4), ("wide", 7)):
+        writer = data.ReplayWriter(tmp_path / name, capacity=64, frame_shape=(10, 10, channels))
+        for t in range(30):
+            writer.add(grid(0, t, channels), 0, 0.0, t == 29)
+        writer.close()
+        runs.append([data.open_run(tmp_path / name)])
+    batch = data.MultiGameSampler(runs, 16, seed=0, channels=10).sample()
+    assert batch["state"].shape == (16, 10, 10, 10)
+    narrow = batch["state"][batch["game_id"] == 0]
+    assert narrow.size and not narrow[..., 4:].any()
+    ale = data.ReplayWriter(tmp_path / "ale", capacity=64)
+    for t in range(20):
+        ale.add(frame(0, t), 0, 0.0, t == 19)
+    ale.close()
+    with pytest.raises(ValueError, match="frames of different kinds"):
+        data.MultiGameSampler([runs[0], [data.open_run(tmp_path / "ale")]], 8)
+
+
+def test_a_grid_replay_buffer_samples_single_frame_states(tmp_path):
+    writer = data.ReplayWriter(tmp_path / "run", capacity=32, frame_shape=(10, 10, 6))
+    for t in range(20):
+        writer.add(grid(0, t, 6), 1, 0.0, False)
+    batch = writer.sample(8, np.random.default_rng(0))
+    assert batch["state"].shape == batch["next_state"].shape == (8, 10, 10, 6)
+    steps = batch["state"][:, 0, 1, 0]
+    np.testing.assert_array_equal(batch["next_state"][:, 0, 1, 0], steps + 1)
+
+
+def test_adding_a_block_writes_what_adding_row_by_row_writes(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 100
+    obs = rng.integers(0, 2, (n, 10, 10, 4), dtype=np.uint8)
+    actions = rng.integers(0, 3, n).astype(np.int32)
+    rewards = rng.choice([0.0, 1.0, 4.0], n).astype(np.float32)
+    terminals = rng.random(n) < 0.1
+    one, block = (tmp_path / "rows", tmp_path / "block")
+    writer = data.ReplayWriter(one, capacity=16, frame_shape=(10, 10, 4))
+    for row in zip(obs, actions, rewards, terminals, strict=True):
+        writer.add(*row)
+    writer.close()
+    writer = data.ReplayWriter(block, capacity=16, frame_shape=(10, 10, 4))
+    for start in range(0, n, 30):  # blocks that straddle checkpoints and the buffer's end
+        sl = slice(start, start + 30)
+        writer.add_many(obs[sl], actions[sl], rewards[sl], terminals[sl])
+    writer.close()
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in block.iterdir()) and len(names) == 6 * 7
+    for name in names:
+        np.testing.assert_array_equal(fmt.read_array(one / name), fmt.read_array(block / name))

@@ -20,6 +20,7 @@ from scaledql.data.datasets import (
     describe,
     missing_runs,
     open_dataset,
+    recipe,
 )
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
@@ -50,5 +51,6 @@ __all__ = [
     "open_subset",
     "parse_subset",
     "read_log",
+    "recipe",
     "run_dir",
 ]

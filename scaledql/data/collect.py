@@ -147,7 +147,7 @@ def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, pro
     env = envs.make_env(game, mode=mode, difficulty=difficulty, seed=seed + done)
     bar = tqdm(total=steps, initial=done, desc=f"collect {game}", disable=not progress)
     frame, _ = env.reset(seed=seed + done)
-    stack = np.zeros((*fmt.FRAME_SHAPE, fmt.STACK_SIZE), np.uint8)
+    stack = np.zeros((*fmt.FRAME_SHAPE, fmt.STACK_SIZE), np.uint8)  # ALE: 4 frames a state
     stack[..., -1] = frame
     ret = clipped = 0.0
     length = 0

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from scaledql import envs
 from scaledql.configs import Config
-from scaledql.data.collect import Policy, clipped_episode_returns, collect, read_log
+from scaledql.data.collect import clipped_episode_returns, read_log
 from scaledql.data.run import RunData, cache_root
 from scaledql.data.subsets import open_game_runs, run_dir
 
@@ -19,8 +20,13 @@ def dataset_root(config: Config) -> pathlib.Path:
         return pathlib.Path(config.data.root).expanduser()
     if config.data.source == "dqn-replay":
         return cache_root() / "dqn-replay"
+    return cache_root() / "datasets" / recipe(config)
+
+
+def recipe(config: Config) -> str:
+    """The name of a collected dataset's recipe: behaviour, steps a run, rows a checkpoint."""
     d = config.data
-    return cache_root() / "datasets" / f"{d.behaviour}-{d.steps_per_game}-{d.capacity}"
+    return f"{d.behaviour}-{d.steps_per_game}-{d.capacity}"
 
 
 def describe(config: Config) -> dict:
@@ -32,7 +38,18 @@ def describe(config: Config) -> dict:
         "runs": list(d.runs),
         "games": list(config.games),
     }
-    if d.source == "collected":
+    if d.source == "collected" and envs.check_family(config.games) == "minatar":
+        who = (
+            "an online DQN learning"
+            if d.behaviour == "dqn"
+            else "a uniformly random policy playing"
+        )
+        about["collected_with"] = (
+            f"{who} each game for {d.steps_per_game} frames, every transition logged, "
+            f"{d.capacity}-row checkpoints, seed RUN (scaledql.agents.minatar_dqn: Dopamine's "
+            "MinAtar DQN, gymnax with the original MinAtar's settings)"
+        )
+    elif d.source == "collected":
         about["collected_with"] = (
             f"scaledql collect --policy {d.behaviour} --steps {d.steps_per_game} "
             f"--capacity {d.capacity} --seed RUN (ale-py, DQN Replay settings)"
@@ -57,19 +74,14 @@ def missing_runs(config: Config) -> list[tuple[str, int]]:
     return missing
 
 
-def collect_missing(
-    config: Config, make_policy: Callable[[str, int], Policy], progress: bool = True
-) -> None:
+def collect_missing(config: Config, collect_run: Callable[[str, int, pathlib.Path], None]) -> None:
     """Collects every missing or unfinished run of a `collected` config's recipe.
 
-    make_policy(game, run) gives the behaviour policy of one run (a factory, because the `dqn`
-    behaviour is a learner, which lives above this package).
+    collect_run(game, run, out_dir) plays one run into out_dir (a factory, because the `dqn`
+    behaviour is a learner, which lives above this package, as do the family's collectors).
     """
     for game, run in missing_runs(config):
-        out = run_dir(dataset_root(config), game, run)
-        policy = make_policy(game, run)
-        steps, capacity = config.data.steps_per_game, config.data.capacity
-        collect(game, policy, steps, out, capacity=capacity, seed=run, progress=progress)
+        collect_run(game, run, run_dir(dataset_root(config), game, run))
 
 
 def open_dataset(config: Config) -> list[list[RunData]]:

@@ -2,7 +2,7 @@
 
 A run directory holds, for each checkpoint suffix k, six gzip files, each one `np.save` array:
 
-    $store$_observation_ckpt.k.gz   uint8   (C, 84, 84)  single frames
+    $store$_observation_ckpt.k.gz   uint8   (C, 84, 84)  single frames (or (C, H, W, K), below)
     $store$_action_ckpt.k.gz        int32   (C,)         index in the game's minimal action set
     $store$_reward_ckpt.k.gz        float32 (C,)         summed over 4 frames, clipped to [-1, 1]
     $store$_terminal_ckpt.k.gz      uint8   (C,)         1 on an episode's last row
@@ -10,6 +10,10 @@ A run directory holds, for each checkpoint suffix k, six gzip files, each one `n
     invalid_range_ckpt.k.gz         int64   (5,)         positions near the cursor
 
 C is the buffer capacity (1,000,000 in the dataset). Global row g sits at position g % C.
+
+A 2-D frame is an ALE greyscale frame, and a state stacks the last 4 (`STACK_SIZE`). A 3-D frame
+(H, W, K) is a grid of K object channels, as Dopamine logs MinAtar (stack size 1): a state is one
+frame. `stack_size(frame_shape)` says which.
 """
 
 from __future__ import annotations
@@ -24,17 +28,27 @@ from isal import igzip
 
 from scaledql.atomic import atomic_file
 
-FRAME_SHAPE = (84, 84)
-STACK_SIZE = 4
+FRAME_SHAPE = (84, 84)  # an ALE frame, as DQN Replay stores it
+STACK_SIZE = 4  # ALE frames in a state
 
-# name in the file -> (dtype, shape with C standing for the capacity)
-STORE_ARRAYS: dict[str, tuple[np.dtype, tuple]] = {
-    "observation": (np.dtype(np.uint8), ("C", *FRAME_SHAPE)),
-    "action": (np.dtype(np.int32), ("C",)),
-    "reward": (np.dtype(np.float32), ("C",)),
-    "terminal": (np.dtype(np.uint8), ("C",)),
+# name in the file -> dtype; each holds (C, *row_shape(name, frame_shape))
+STORE_ARRAYS: dict[str, np.dtype] = {
+    "observation": np.dtype(np.uint8),
+    "action": np.dtype(np.int32),
+    "reward": np.dtype(np.float32),
+    "terminal": np.dtype(np.uint8),
 }
 _SUFFIX = re.compile(r"^\$store\$_observation_ckpt\.(\d+)\.gz$")
+
+
+def stack_size(frame_shape: tuple) -> int:
+    """Frames in a state: 4 for 2-D (ALE greyscale) frames, 1 for 3-D object grids."""
+    return STACK_SIZE if len(frame_shape) == 2 else 1
+
+
+def row_shape(name: str, frame_shape: tuple) -> tuple:
+    """The shape of one row of store array `name` in a run of `frame_shape` frames."""
+    return tuple(frame_shape) if name == "observation" else ()
 
 
 class DataFormatError(ValueError):
@@ -159,6 +173,7 @@ class CheckpointInfo:
     add_count: int
     capacity: int
     first_row: int
+    frame_shape: tuple = FRAME_SHAPE
 
     @property
     def num_rows(self) -> int:

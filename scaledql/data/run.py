@@ -64,7 +64,12 @@ def read_checkpoint_infos(run_dir: pathlib.Path, suffixes=None) -> list[fmt.Chec
         obs_path = fmt.store_path(run_dir, "observation", suffix)
         stream, dtype, shape = fmt._open_npy(obs_path)
         stream.close()
-        fmt.check_array(obs_path, dtype, shape, np.dtype(np.uint8), ("C", *fmt.FRAME_SHAPE))
+        frame_shape = _frame_shape(obs_path, dtype, shape)
+        if infos and frame_shape != infos[0].frame_shape:
+            raise DataFormatError(
+                f"{obs_path} holds frames of shape {frame_shape}, checkpoint "
+                f"{infos[0].suffix}'s hold {infos[0].frame_shape}; the directory mixes two runs"
+            )
         capacity, add_count = shape[0], int(add_count)
         first_row = 0 if suffix == 0 else max(0, add_count - capacity)
         previous = infos[-1] if infos else None
@@ -89,8 +94,16 @@ def read_checkpoint_infos(run_dir: pathlib.Path, suffixes=None) -> list[fmt.Chec
                 )
             else:
                 first_row = previous.add_count
-        infos.append(fmt.CheckpointInfo(suffix, add_count, capacity, first_row))
+        infos.append(fmt.CheckpointInfo(suffix, add_count, capacity, first_row, frame_shape))
     return infos
+
+
+def _frame_shape(path: pathlib.Path, dtype: np.dtype, shape: tuple) -> tuple:
+    """The frame shape of an observation file: (84, 84) ALE frames or (H, W, K) grids."""
+    if len(shape) == 4 and dtype == np.uint8:
+        return tuple(shape[1:])
+    fmt.check_array(path, dtype, shape, np.dtype(np.uint8), ("C", *fmt.FRAME_SHAPE))
+    return fmt.FRAME_SHAPE
 
 
 def _fingerprint(run_dir: pathlib.Path, info: fmt.CheckpointInfo) -> dict:
@@ -100,6 +113,7 @@ def _fingerprint(run_dir: pathlib.Path, info: fmt.CheckpointInfo) -> dict:
         "files": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files},
         "first_row": info.first_row,
         "add_count": info.add_count,
+        "frame_shape": list(info.frame_shape),
     }
 
 
@@ -115,9 +129,10 @@ def _cache_is_valid(directory: pathlib.Path, fingerprint: dict) -> bool:
         if meta["fingerprint"] != fingerprint:
             return False
         rows = fingerprint["add_count"] - fingerprint["first_row"]
-        for name, (dtype, shape) in fmt.STORE_ARRAYS.items():
+        for name, dtype in fmt.STORE_ARRAYS.items():
             array = np.load(directory / f"{name}.npy", mmap_mode="r")
-            if array.dtype != dtype or array.shape != (rows, *shape[1:]):
+            row = fmt.row_shape(name, tuple(fingerprint["frame_shape"]))
+            if array.dtype != dtype or array.shape != (rows, *row):
                 return False
         return True
     except (OSError, ValueError, KeyError):
@@ -136,16 +151,17 @@ def _build_cache(run_dir, info: fmt.CheckpointInfo, directory: pathlib.Path, fin
         capacity, rows = info.capacity, info.num_rows
         start = info.first_row % capacity  # position of the first new row
         first_len = min(rows, capacity - start)  # rows at positions start..C-1, then 0..
-        for name, (dtype, shape) in fmt.STORE_ARRAYS.items():
+        for name, dtype in fmt.STORE_ARRAYS.items():
             # Plain positioned writes, not a writable memory map: written pages then belong to
             # the page cache, not to this process (a 7 GB map would count fully in its RSS).
-            row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+            row = fmt.row_shape(name, info.frame_shape)
+            row_bytes = int(np.prod(row, dtype=np.int64)) * dtype.itemsize
             with open(tmp / f"{name}.npy", "wb") as out:
-                header = {"descr": dtype.str, "fortran_order": False, "shape": (rows, *shape[1:])}
+                header = {"descr": dtype.str, "fortran_order": False, "shape": (rows, *row)}
                 np.lib.format.write_array_header_1_0(out, header)
                 data_start = out.tell()
                 path = fmt.store_path(run_dir, name, info.suffix)
-                for pos, chunk in fmt.stream_rows(path, dtype, shape[1:]):
+                for pos, chunk in fmt.stream_rows(path, dtype, row):
                     end = pos + len(chunk)
                     # positions [start, start + first_len) -> rows [0, first_len)
                     lo, hi = max(pos, start), min(end, start + first_len)
@@ -170,7 +186,7 @@ def _build_cache(run_dir, info: fmt.CheckpointInfo, directory: pathlib.Path, fin
 class RunData:
     """A run's rows in chronological order, memory-mapped from the cache.
 
-    observation (N, 84, 84) is one memory map per checkpoint (looked up per row); action,
+    observation (N, *frame_shape) is one memory map per checkpoint (looked up per row); action,
     reward, terminal (N,) are small and held in memory. `segment_starts` lists the first row of
     every contiguous stretch: a new one begins after a gap in the data or a subset's cut.
     """
@@ -188,11 +204,21 @@ class RunData:
     def num_rows(self) -> int:
         return int(self.offsets[-1])
 
+    @property
+    def frame_shape(self) -> tuple:
+        """(84, 84) for ALE frames, (H, W, K) for object grids."""
+        return self.checkpoints[0].frame_shape
+
+    @property
+    def stack_size(self) -> int:
+        return fmt.stack_size(self.frame_shape)
+
     def frames(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(*rows.shape, 84, 84) uint8 observations of chronological rows (into `out` if given)."""
+        """(*rows.shape, *frame_shape) uint8 observations of chronological rows (into `out` if
+        given)."""
         rows = np.asarray(rows)
         if out is None:
-            out = np.empty((*rows.shape, *fmt.FRAME_SHAPE), np.uint8)
+            out = np.empty((*rows.shape, *self.frame_shape), np.uint8)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         for ckpt in np.unique(which):
             mask = which == ckpt
@@ -202,21 +228,22 @@ class RunData:
     def valid_mask(self, n_step: int = 1) -> np.ndarray:
         """(num_rows,) bool: rows that may be sampled as the start of an n-step transition.
 
-        As Dopamine: the 3 rows before t hold no terminal (so the stack is one episode, with
-        zero padding before its first frame); rows t..t+n-1 and, unless a terminal comes first,
+        As Dopamine: the stack_size - 1 rows before t hold no terminal (so the stack is one
+        episode, with zero padding before its first frame); rows t..t+n-1 and, unless a terminal
+        comes first,
         the next-state row t+n exist. In addition no stack or transition crosses a segment start.
         """
         n = self.num_rows
         valid = np.ones(n, bool)
         terminal = self.terminal.astype(bool)
-        for lag in range(1, fmt.STACK_SIZE):  # no terminal among rows t-3..t-1
+        for lag in range(1, self.stack_size):  # no terminal among the stack's earlier rows
             valid[lag:] &= ~terminal[:-lag]
         # rows t .. t+n_step must lie in the same segment, unless a terminal ends it sooner
         segment_end = np.empty(n, np.int64)  # first row of the next segment
         bounds = np.append(self.segment_starts, n)
         for start, end in zip(bounds[:-1], bounds[1:], strict=True):
             segment_end[start:end] = end
-            valid[start : start + fmt.STACK_SIZE - 1] = False  # stack would reach before start
+            valid[start : start + self.stack_size - 1] = False  # stack would reach before start
         rows = np.arange(n)
         first_terminal = _next_terminal(terminal)  # first terminal row >= t (n if none)
         needed = np.where(first_terminal < rows + n_step, first_terminal, rows + n_step)
@@ -226,8 +253,9 @@ class RunData:
     def transition_rows(self, indices: np.ndarray, n_step: int = 1, discount: float = 0.99):
         """The rows to read for transitions at `indices` (B,), and their small fields.
 
-        Returns (rows (n_step + 4, B): rows t-3 .. t+n_step, clamped to the run; fields dict with
-        action, reward (discounted n-step sum, cut at a terminal), terminal).
+        Returns (rows (n_step + S, B): rows t-S+1 .. t+n_step for stack size S, clamped to the
+        run; fields dict with action, reward (discounted n-step sum, cut at a terminal),
+        terminal).
         """
         indices = np.asarray(indices, np.int64)
         steps = np.arange(n_step)
@@ -235,7 +263,7 @@ class RunData:
         terminals = self.terminal[window].astype(bool)
         alive = np.cumsum(terminals, axis=1) - terminals == 0  # up to the first terminal
         rewards = np.clip(self.reward[window], -1, 1) * alive
-        rows = indices[None, :] + np.arange(-(fmt.STACK_SIZE - 1), n_step + 1)[:, None]
+        rows = indices[None, :] + np.arange(-(self.stack_size - 1), n_step + 1)[:, None]
         fields = {
             "action": self.action[indices].astype(np.int32),
             "reward": (rewards * discount ** steps[None, :]).sum(axis=1).astype(np.float32),
@@ -246,9 +274,10 @@ class RunData:
     def get(self, indices: np.ndarray, n_step: int = 1, discount: float = 0.99) -> dict:
         """Transitions starting at chronological rows `indices` (B,).
 
-        Returns state (B, 84, 84, 4) uint8, action (B,) int32, reward (B,) float32 (clipped;
-        the discounted n-step sum, cut at a terminal), next_state (B, 84, 84, 4) uint8 (zeros
-        after a terminal), terminal (B,) bool (a terminal within the n steps).
+        Returns state (B, 84, 84, 4) uint8 (one (H, W, K) frame for object grids), action (B,)
+        int32, reward (B,) float32 (clipped; the discounted n-step sum, cut at a terminal),
+        next_state like state (zeros after a terminal), terminal (B,) bool (a terminal within
+        the n steps).
         """
         rows, fields = self.transition_rows(indices, n_step, discount)
         state, next_state = stack_windows(self.frames(rows), n_step, fields["terminal"])
@@ -256,12 +285,17 @@ class RunData:
 
 
 def stack_windows(frames: np.ndarray, n_step: int, terminal: np.ndarray):
-    """States and next states (B, 84, 84, 4) from frame windows (n_step + 4, B, 84, 84).
+    """States and next states from frame windows (n_step + S, B, *frame_shape): (B, 84, 84, 4)
+    for ALE frames (S = 4), the frames themselves for object grids (S = 1).
 
     cv2.merge interleaves the 4 frame planes about 30x faster than a numpy transpose.
     """
     import cv2
 
+    if frames.ndim == 5:  # (n_step + 1, B, H, W, K) object grids: a state is one frame
+        state, next_state = frames[0].copy(), frames[n_step].copy()
+        next_state[terminal] = 0
+        return state, next_state
     width, batch = frames.shape[:2]
     if batch == 0:
         empty = np.zeros((0, 84, 84, fmt.STACK_SIZE), np.uint8)

@@ -17,7 +17,9 @@ class MultiGameSampler:
 
     Each batch draws game ids (uniformly, or by `weights`), then for each game a uniform
     transition among the valid rows of all its runs. Returns the `RunData.get` fields plus
-    game_id (B,) int32, ordered by game.
+    game_id (B,) int32, ordered by game. Every run has frames of one kind; object grids with
+    fewer channels than `channels` (default: the widest run's) are zero-padded to it, so that
+    games of different widths share one state shape.
     """
 
     def __init__(
@@ -28,8 +30,21 @@ class MultiGameSampler:
         discount: float = 0.99,
         weights: Sequence[float] | None = None,
         seed: int = 0,
+        channels: int | None = None,
     ):
         self.runs = [list(game_runs) for game_runs in runs]
+        shapes = {run.frame_shape[:2] for game_runs in self.runs for run in game_runs}
+        kinds = {len(run.frame_shape) for game_runs in self.runs for run in game_runs}
+        if len(shapes) > 1 or len(kinds) > 1:
+            raise ValueError(
+                f"the runs hold frames of different kinds ({sorted(shapes)}): a batch needs one "
+                "state shape; sample ALE runs and MinAtar runs separately"
+            )
+        self.frame_shape = self.runs[0][0].frame_shape
+        self.stack_size = self.runs[0][0].stack_size
+        if len(self.frame_shape) == 3:  # object grids: pad channels to a common width
+            widest = max(run.frame_shape[2] for game_runs in self.runs for run in game_runs)
+            self.frame_shape = (*self.frame_shape[:2], channels or widest)
         self.batch_size = batch_size
         self.n_step = n_step
         self.discount = discount
@@ -55,7 +70,9 @@ class MultiGameSampler:
         """One batch, drawn with `rng` (the sampler's own generator by default)."""
         rng = self.rng if rng is None else rng
         games = np.sort(rng.choice(len(self.runs), self.batch_size, p=self.weights))
-        frames = np.empty((self.n_step + 4, self.batch_size, 84, 84), np.uint8)
+        window_shape = (self.n_step + self.stack_size, self.batch_size, *self.frame_shape)
+        # grids may be padded, so their windows start at 0; ALE windows are filled whole
+        frames = (np.zeros if len(self.frame_shape) == 3 else np.empty)(window_shape, np.uint8)
         parts, filled = [], 0
         for game in np.unique(games):
             count = int((games == game).sum())
@@ -67,7 +84,12 @@ class MultiGameSampler:
                     picks[which == run_index] - self.counts[game][run_index]
                 ]
                 window, fields = run.transition_rows(rows, self.n_step, self.discount)
-                run.frames(window, out=frames[:, filled : filled + len(rows)])
+                # a grid narrower than the batch's fills its own channels; the rest stay 0
+                target = frames[:, filled : filled + len(rows)]
+                if run.frame_shape != self.frame_shape:
+                    target[..., : run.frame_shape[-1]] = run.frames(window)
+                else:
+                    run.frames(window, out=target)
                 fields["game_id"] = np.full(len(rows), game, np.int32)
                 parts.append(fields)
                 filled += len(rows)

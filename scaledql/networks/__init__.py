@@ -41,7 +41,7 @@ def build_qnetwork(config: Config) -> QNetwork:
 
 def init_params(config: Config, key: jax.Array):
     """Freshly initialised parameters of `build_qnetwork(config)`."""
-    frames = jnp.zeros((1, *envs.STATE_SHAPE), jnp.uint8)
+    frames = jnp.zeros((1, *envs.state_shape(config.games)), jnp.uint8)
     return build_qnetwork(config).init(key, frames, jnp.zeros((1,), jnp.int32))["params"]
 
 

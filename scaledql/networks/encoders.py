@@ -1,9 +1,16 @@
-"""Image encoders on (B, 84, 84, 4) float inputs in [0, 1]; each returns a (B, H, W, C) map.
+"""Image encoders on (B, H, W, C) float inputs in [0, 1]; each returns a (B, h, w, c) map.
+
+Inputs are ALE frame stacks (84, 84, 4) or MinAtar object grids (10, 10, 10).
 
 - ResNet-18/34 (basic blocks) and 50/101/152 (bottleneck blocks), GroupNorm instead of
-  BatchNorm (the paper's modification, Sec. 4), channels scaled by `width`.
+  BatchNorm (the paper's modification, Sec. 4), channels scaled by `width`. On an 84x84 input
+  the stem is ImageNet's 7x7 stride-2 convolution and 3x3 max-pool; a grid smaller than
+  `GRID_SIZE` keeps every cell instead (a 3x3 stride-1 stem, no pool), since the ImageNet stem
+  would shrink 10x10 to 3x3 before the first block.
 - The IMPALA-CNN (Espeholt et al. 2018), the paper's contrasting family, scaled by `width`.
-- The Nature-DQN CNN (Mnih et al. 2015), for like-for-like speed comparisons.
+- The Nature-DQN CNN (Mnih et al. 2015), for like-for-like speed comparisons on ALE.
+- The MinAtar DQN encoder (Young & Tian 2019; Dopamine's MinAtar network): one 3x3 convolution
+  of 16 x width filters, the twin's behaviour policy.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import functools
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+GRID_SIZE = 32  # inputs narrower than this are object grids, not ALE frames
 
 # name: (blocks per stage, bottleneck?)
 RESNET_LAYOUTS: dict[str, tuple[tuple[int, ...], bool]] = {
@@ -58,7 +67,8 @@ class ResNetBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet with GroupNorm. 84x84 input -> (B, 3, 3, C) map (C = 512 or 2048 at width 1)."""
+    """ResNet with GroupNorm. 84x84 input -> (B, 3, 3, C) map (C = 512 or 2048 at width 1);
+    10x10 grid -> (B, 2, 2, C)."""
 
     layout: str = "resnet18"
     width: float = 1.0
@@ -69,9 +79,13 @@ class ResNet(nn.Module):
     def __call__(self, x):
         stage_sizes, bottleneck = RESNET_LAYOUTS[self.layout]
         channels = functools.partial(scaled_channels, width=self.width, multiple=self.groups)
-        x = nn.Conv(channels(64), (7, 7), 2, use_bias=False, dtype=self.dtype)(x)
-        x = nn.relu(nn.GroupNorm(num_groups=self.groups, dtype=self.dtype)(x))
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        if x.shape[1] >= GRID_SIZE:
+            x = nn.Conv(channels(64), (7, 7), 2, use_bias=False, dtype=self.dtype)(x)
+            x = nn.relu(nn.GroupNorm(num_groups=self.groups, dtype=self.dtype)(x))
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        else:
+            x = nn.Conv(channels(64), (3, 3), 1, use_bias=False, dtype=self.dtype)(x)
+            x = nn.relu(nn.GroupNorm(num_groups=self.groups, dtype=self.dtype)(x))
         for stage, num_blocks in enumerate(stage_sizes):
             for block in range(num_blocks):
                 x = ResNetBlock(
@@ -116,6 +130,32 @@ class NatureCNN(nn.Module):
         return x
 
 
+class MinAtarDQN(nn.Module):
+    """The MinAtar DQN encoder: one 3x3 convolution of 16 x width filters, ReLU (10x10 kept).
+
+    The convolution is computed as a matmul over 3x3 patches (same parameters as `nn.Conv`):
+    the twin's collector runs this network inside `lax.scan`, where XLA:CPU runs a convolution
+    about 10x slower than on its own (measured on 2 cores, gradient of a batch of 32 grids:
+    2.75 ms in a scan against 0.27 ms called alone) and the patch matmul in 0.15 ms.
+    """
+
+    width: float = 1.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        filters, channels = scaled_channels(16, self.width), x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, channels, filters))
+        bias = self.param("bias", nn.initializers.zeros, (filters,))
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))).astype(self.dtype)
+        h, w = x.shape[1:3]
+        patches = jnp.concatenate(
+            [padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1
+        )  # (B, H, W, 9 * C), ordered like the kernel's (3, 3, C) axes
+        out = patches @ kernel.reshape(9 * channels, filters).astype(self.dtype)
+        return nn.relu(out + bias.astype(self.dtype))
+
+
 def make_encoder(name: str, width: float, groups: int, dtype, module_name: str) -> nn.Module:
     """The encoder module `name` (one of `configs.ENCODERS`)."""
     if name in RESNET_LAYOUTS:
@@ -124,6 +164,8 @@ def make_encoder(name: str, width: float, groups: int, dtype, module_name: str) 
         return ImpalaCNN(width, dtype, name=module_name)
     if name == "nature":
         return NatureCNN(width, dtype, name=module_name)
+    if name == "minatar_dqn":
+        return MinAtarDQN(width, dtype, name=module_name)
     raise ValueError(
-        f"unknown encoder {name!r}; valid: {', '.join(RESNET_LAYOUTS)}, impala, nature"
+        f"unknown encoder {name!r}; valid: {', '.join(RESNET_LAYOUTS)}, impala, nature, minatar_dqn"
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from scaledql import envs
 from scaledql.configs import NetworkConfig
-from scaledql.networks.encoders import make_encoder
+from scaledql.networks.encoders import GRID_SIZE, make_encoder
 
 
 class QOutput(typing.NamedTuple):
@@ -84,8 +84,10 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, frames: jax.Array, game_ids: jax.Array) -> QOutput:
-        """frames: (B, 84, 84, 4) uint8; game_ids: (B,) int index into `games`."""
-        x = frames.astype(self.dtype) / 255.0
+        """frames: (B, 84, 84, 4) uint8 in [0, 255], or (B, 10, 10, 10) uint8 object grids in
+        {0, 1}; game_ids: (B,) int index into `games`."""
+        grid = frames.shape[1] < GRID_SIZE
+        x = frames.astype(self.dtype) if grid else frames.astype(self.dtype) / 255.0
         net = self.network
         x = make_encoder(net.encoder, net.width, net.norm_groups, self.dtype, "encoder")(x)
         if net.readout == "spatial":

@@ -1,9 +1,9 @@
-"""The Atari games of the paper and their minimal action sets.
+"""The Atari games of the paper (ALE), their minimal action sets and the DQN Replay
+preprocessing.
 
 This module knows game names, game lists and action counts; it imports no learning code. The
-ALE environment itself (created with the DQN Replay preprocessing) is built by `make_env`, which
-imports gymnasium and ale-py only when called, so configs and networks can use the tables without
-loading the emulator.
+ALE environment itself is built by `make_env`, which imports gymnasium and ale-py only when
+called, so configs and networks can use the tables without loading the emulator.
 """
 
 from __future__ import annotations
@@ -121,18 +121,13 @@ STATE_SHAPE: tuple[int, int, int] = (84, 84, 4)
 
 
 def check_game(game: str) -> str:
-    """Returns `game` if it is known, else raises a ValueError that lists the valid names."""
+    """Returns `game` if it is an ALE game, else raises a ValueError that lists the valid names."""
     if game not in NUM_ACTIONS:
         raise ValueError(
             f"unknown game {game!r}; valid games (CamelCase, as in DQN Replay): "
             + ", ".join(ALL_GAMES)
         )
     return game
-
-
-def num_actions(game: str) -> int:
-    """Size of `game`'s minimal action set."""
-    return NUM_ACTIONS[check_game(game)]
 
 
 def make_env(

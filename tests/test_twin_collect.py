@@ -1,0 +1,70 @@
+"""The twin's jitted DQN collector: its run reads back through scaledql.data as logged, and a
+killed collection resumes to exactly the files of an uninterrupted one."""
+
+import numpy as np
+import pytest
+
+from scaledql import data
+from scaledql.agents import minatar_dqn
+from scaledql.data import format as fmt
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+
+
+def test_a_collected_run_reads_back_with_its_rows_returns_and_terminals(tmp_path):
+    collection = minatar_dqn.collect(
+        "minatar/Breakout", 2500, tmp_path / "run", capacity=1000, seed=3, progress=False
+    )
+    log = collection.log
+    run = data.open_run(tmp_path / "run")
+    assert run.frame_shape == (10, 10, 4) and run.stack_size == 1
+    # one row a frame (no padding with one frame a state), checkpoints of 1,000 rows
+    assert run.num_rows == log["final_add_count"] == 2500
+    assert [c.add_count for c in run.checkpoints] == [999, 1999, 2500]
+    episodes = log["episodes"]
+    ends = np.flatnonzero(run.terminal)
+    assert len(ends) == len(episodes) and ends[-1] + 1 == episodes[-1]["frames"]
+    # Breakout's rewards are 0 or 1, so the clipped rows sum to the logged returns
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    by_rows = [float(run.reward[s : e + 1].sum()) for s, e in zip(starts, ends, strict=True)]
+    assert by_rows == [e["return"] for e in episodes]
+    assert [e["length"] for e in episodes] == list(ends - starts + 1)
+    # every observation is a 0/1 grid with the paddle on the bottom row
+    frames = run.frames(np.arange(run.num_rows))
+    assert set(np.unique(frames)) <= {0, 1} and frames[:, 9, :, 0].sum(axis=1).min() == 1
+    summary = minatar_dqn.summary(collection, bins=5)
+    assert [row["frames"] for row in summary["learning_curve"]] == [500, 1000, 1500, 2000, 2500]
+    assert sum(row["episodes"] for row in summary["learning_curve"]) == len(episodes)
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_a_killed_collection_resumes_to_the_same_files(tmp_path, monkeypatch):
+    settings = {"capacity": 1000, "seed": 4, "progress": False}
+    minatar_dqn.collect("minatar/Asterix", 3500, tmp_path / "whole", **settings)
+    real, calls = data.ReplayWriter.add_many, []
+
+    def dies_on_the_third_block(self, *args):
+        calls.append(1)
+        if len(calls) == 3:  # after checkpoint 1 (add count 1999), before checkpoint 2
+            raise Killed
+        return real(self, *args)
+
+    monkeypatch.setattr(data.ReplayWriter, "add_many", dies_on_the_third_block)
+    with pytest.raises(Killed):
+        minatar_dqn.collect("minatar/Asterix", 3500, tmp_path / "killed", **settings)
+    monkeypatch.setattr(data.ReplayWriter, "add_many", real)
+    resumed = minatar_dqn.collect("minatar/Asterix", 3500, tmp_path / "killed", **settings)
+    assert resumed.log["complete"]
+    names = sorted(p.name for p in (tmp_path / "whole").glob("*.gz"))
+    assert names == sorted(p.name for p in (tmp_path / "killed").glob("*.gz"))
+    for name in names:
+        np.testing.assert_array_equal(
+            fmt.read_array(tmp_path / "whole" / name), fmt.read_array(tmp_path / "killed" / name)
+        )
