@@ -79,6 +79,20 @@ def compare_episodes(
     return {"difference": difference, "low": low, "high": high, "verdict": verdict}
 
 
+def compare_to_point(
+    values: np.ndarray, point: float, reps: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> dict:
+    """Whether mean(values) is above, below or level with a reference `point` that has no
+    noise of its own (a published number): {mean, low, high, verdict}, the percentile-bootstrap
+    interval of the mean and "above" / "below" when it excludes the point."""
+    values = np.asarray(values, float)
+    means = np.random.default_rng(seed).choice(values, (reps, values.size)).mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = (float(v) for v in np.percentile(means, [tail, 100 - tail]))
+    verdict = "above" if low > point else "below" if high < point else "level"
+    return {"mean": float(values.mean()), "low": low, "high": high, "verdict": verdict}
+
+
 def tally(comparisons: dict[str, dict]) -> tuple[str, dict[str, list[str]]]:
     """(answer, {verdict: names}) for `compare_episodes` results keyed by name: the answer to
     "did a beat b?" is "Yes" when a is above somewhere and below nowhere, "No" when the reverse,
@@ -162,3 +176,18 @@ def scoreless(*returns: list[float]) -> bool:
 def relative_gain(new: float, old: float) -> float:
     """(new - old) / |old|, NaN when old is 0."""
     return (new - old) / abs(old) if old else float("nan")
+
+
+def behaviour_against_published(summary: dict, published: list[tuple[int, float]]) -> dict:
+    """A twin collection's final policy against the MinAtar paper's DQN at the same number of
+    frames: {final (mean, low, high), published, verdict} ("above", "below" or "level", from
+    `compare_to_point` on the final evaluation episodes), plus the random policy's mean."""
+    at = dict(published)
+    reference = at.get(summary["frames"])
+    final = compare_to_point(summary["final_returns"], reference if reference is not None else 0)
+    return {
+        "final": (final["mean"], final["low"], final["high"]),
+        "published": reference,
+        "verdict": final["verdict"] if reference is not None else None,
+        "random": float(np.mean(summary["random_returns"])),
+    }

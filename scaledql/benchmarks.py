@@ -107,6 +107,33 @@ def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenc
     )
 
 
+# --- the twin's collector ----------------------------------------------------------------------
+
+
+def bench_collect(game: str, frames: int) -> dict:
+    """Frames/s and gradient steps/s of the twin's jitted DQN collector on `game`, from a fresh
+    collection of `frames` frames in a temporary directory (compilation included: the first
+    block's time is reported apart)."""
+    from scaledql.agents import minatar_dqn
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        collection = minatar_dqn.collect(game, frames, pathlib.Path(tmp) / "run", progress=False)
+        wall = time.perf_counter() - started
+    config = collection.config
+    online = config.online
+    steps = max(0, frames - online.warmup) // online.update_period
+    return {
+        "game": game,
+        "frames": frames,
+        "wall_s": wall,
+        "frames_per_s": frames / wall,
+        "gradient_steps_per_s": steps / wall,
+        "batch_size": config.train.batch_size,
+        "episodes": len(collection.log["episodes"]),
+    }
+
+
 # --- the data --------------------------------------------------------------------------------
 
 

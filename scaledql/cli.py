@@ -43,7 +43,6 @@ def _add_config_args(parser: argparse.ArgumentParser, default_preset: str = "smo
 
 
 def cmd_bench_update(args: argparse.Namespace) -> None:
-
     config = config_from_args(args)
     print(
         f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, "
@@ -71,21 +70,31 @@ def cmd_settings(args: argparse.Namespace) -> None:
 
 
 def cmd_params(args: argparse.Namespace) -> None:
-
     base = config_from_args(args)
     encoders = [base.network.encoder] if args.only_preset else configs.ENCODERS
+    widths = [float(w) for w in args.widths.split(",")] if args.widths else [base.network.width]
     print(
         f"{len(base.games)} games, mlp {base.network.mlp_sizes}, readout {base.network.readout}, "
-        f"width {base.network.width:g}, {base.loss.kind}"
+        f"{base.loss.kind}"
     )
-    print(f"{'encoder':<10} {'encoder+readout':>16} {'mlp':>12} {'heads':>12} {'total':>12}")
+    print(
+        f"{'encoder':<11} {'width':>6} {'encoder+readout':>16} {'mlp':>12} {'heads':>12} "
+        f"{'total':>12}"
+    )
     for encoder in encoders:
-        config = configs.override(base, [f"network.encoder={encoder}"])
-        parts = networks.param_breakdown(config)
-        print(
-            f"{encoder:<10} {parts['encoder']:>16,} {parts['mlp']:>12,} {parts['heads']:>12,} "
-            f"{sum(parts.values()):>12,}"
-        )
+        for width in widths:
+            try:
+                config = configs.override(
+                    base, [f"network.encoder={encoder}", f"network.width={width}"]
+                )
+            except ValueError as error:  # an encoder these games cannot take, e.g. nature
+                print(f"{encoder:<11} {'':>6} not for these games: {error}")
+                break
+            parts = networks.param_breakdown(config)
+            print(
+                f"{encoder:<11} {width:>6g} {parts['encoder']:>16,} {parts['mlp']:>12,} "
+                f"{parts['heads']:>12,} {sum(parts.values()):>12,}"
+            )
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -126,12 +135,10 @@ def _print_stats(rows: list[dict]) -> None:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> None:
-
     _print_stats([dataset_stats(run_dir) for run_dir in args.run_dirs])
 
 
 def cmd_bench_sampler(args: argparse.Namespace) -> None:
-
     games = [envs.check_game(g.strip()) for g in args.games.split(",")]
     result = benchmarks.bench_sampler(
         games, args.steps_per_game, args.capacity, args.batch_size, args.batches, args.prefetch
@@ -145,8 +152,15 @@ def cmd_bench_sampler(args: argparse.Namespace) -> None:
     print(f"peak RSS          {result['peak_rss_mb']:,.0f} MB")
 
 
-def cmd_bench_read(args: argparse.Namespace) -> None:
+def cmd_bench_collect(args: argparse.Namespace) -> None:
+    result = benchmarks.bench_collect(envs.check_game(args.game), args.frames)
+    print(f"{result['game']}: {result['frames']:,} frames in {result['wall_s']:.1f} s "
+          f"(compilation included), {result['episodes']:,} episodes")  # fmt: skip
+    print(f"frames/s          {result['frames_per_s']:,.0f}")
+    print(f"gradient steps/s  {result['gradient_steps_per_s']:,.0f} (batch {result['batch_size']})")
 
+
+def cmd_bench_read(args: argparse.Namespace) -> None:
     result = benchmarks.bench_read(args.rows)
     print(
         f"checkpoint        {result['rows']:,} rows ({result['frames_gb']:.2f} GB of frames, "
@@ -159,7 +173,6 @@ def cmd_bench_read(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-
     config = config_from_args(args)
     if args.games:
         config = configs.override(config, [f"games={args.games}"])
@@ -167,7 +180,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _print_record(record: dict) -> None:
-
     config = configs.from_dict(record["config"])
     print(f"{record['scale']}; record {records.record_path(config)}")
     print(f"{'game':<14} {'return':>10} {'behaviour':>10} {'human-norm':>10}")
@@ -210,7 +222,6 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-
     config = config_from_args(args)
     params = checkpoints.load_params(config, args.workdir)
     for game in [args.game] if args.game else config.games:
@@ -228,7 +239,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_records(args: argparse.Namespace) -> None:
-
     for r in records.list_records():
         normed = [
             s["human_normalized"] for s in r["scores"].values() if s["human_normalized"] is not None
@@ -241,7 +251,6 @@ def cmd_records(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-
     planned = experiments.book_runs(args.preset, args.seed)
     missing = []
     for chapter, label, config in planned:
@@ -257,7 +266,6 @@ def cmd_runs(args: argparse.Namespace) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> None:
-
     try:
         book.run(args.preset, args.seed, args.fresh, only=args.only, build=not args.no_build)
     except book.ChapterFailed as error:
@@ -292,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--batches", type=int, default=50)
     sampler.add_argument("--prefetch", action="store_true", help="sample in a background thread")
     sampler.set_defaults(func=cmd_bench_sampler)
+    collect_bench = bench_kinds.add_parser(
+        "collect", help="the twin's jitted DQN collector: frames/s, gradient steps/s"
+    )
+    collect_bench.add_argument("--game", default="minatar/Breakout")
+    collect_bench.add_argument("--frames", type=int, default=200_000)
+    collect_bench.set_defaults(func=cmd_bench_collect)
     read = bench_kinds.add_parser("read", help="peak memory of reading one full-size checkpoint")
     read.add_argument("--rows", type=int, default=1_000_000)
     read.set_defaults(func=cmd_bench_read)
@@ -373,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     params = commands.add_parser("params", help="parameter counts of every encoder")
     _add_config_args(params, default_preset="paper")
     params.add_argument("--only-preset", action="store_true", help="only the preset's encoder")
+    params.add_argument("--widths", help="comma-separated widths, e.g. 0.25,1 (default: preset's)")
     params.set_defaults(func=cmd_params)
     return parser
 

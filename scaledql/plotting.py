@@ -1,12 +1,14 @@
 """The book's figures, in one style: seaborn's colour-blind palette, as rliable draws them.
 
 Every function returns a matplotlib Figure and computes nothing but layout; the numbers come
-from `scores` and `results`. `show(figure, caption)` displays a figure with its caption below
-it, which is how chapters put the preset, seeds, games and record names under every figure.
+from `scores`, `analysis` and the records. `show(figure, caption)` displays a figure with its
+caption below it, which is how chapters put the preset, seeds, games and record names under
+every figure.
 """
 
 from __future__ import annotations
 
+import matplotlib.colors
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -41,6 +43,21 @@ def frame_strip(frames: np.ndarray, titles: list[str]):
     figure, axes = plt.subplots(1, len(frames), figsize=(1.6 * len(frames), 2.0))
     for ax, frame, title in zip(np.atleast_1d(axes), frames, titles, strict=True):
         ax.imshow(frame, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize="small")
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def grid_strip(grids: list[np.ndarray], titles: list[str]):
+    """grids: (10, 10, K) object grids, one panel each; a cell takes the colour of its highest
+    active channel (black when empty), as MinAtar draws its games."""
+    figure, axes = plt.subplots(1, len(grids), figsize=(1.7 * len(grids), 2.0))
+    for ax, grid, title in zip(np.atleast_1d(axes), grids, titles, strict=True):
+        grid = np.asarray(grid)
+        layer = np.where(grid.any(-1), grid.shape[-1] - np.argmax(grid[..., ::-1], -1), 0)
+        cmap = matplotlib.colors.ListedColormap([(0, 0, 0), *sns.color_palette("cubehelix", 10)])
+        ax.imshow(layer, cmap=cmap, vmin=0, vmax=10, interpolation="none")
         ax.set_title(title, fontsize="small")
         ax.axis("off")
     figure.tight_layout()
@@ -237,5 +254,32 @@ def ablation_pairs(rows: list[tuple[str, str, float, str, float | None]], ylabel
         ax.set_xticks([0, 1], [base_label, variant_label], fontsize="small")
         ax.set_title(title, fontsize="small")
     np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    figure.tight_layout()
+    return figure
+
+
+def behaviour_curves(
+    ours: dict[str, list[tuple[float, float]]],
+    published: dict[str, list[tuple[float, float]]],
+    random: dict[str, float],
+):
+    """One panel per game: our behaviour DQN's episode returns against frames (ours[game] =
+    [(frames, mean return)]), the published curve as hollow diamonds, random play dashed."""
+    games = list(ours)
+    palette = colours(["this book's behaviour DQN", "MinAtar paper's DQN"])
+    figure, axes = plt.subplots(1, len(games), figsize=(3.0 * len(games), 2.8))
+    for ax, game in zip(np.atleast_1d(axes), games, strict=True):
+        frames, returns = zip(*ours[game], strict=True) if ours[game] else ((), ())
+        ax.plot(frames, returns, color=palette["this book's behaviour DQN"], label="this book")
+        if published.get(game):
+            px, py = zip(*published[game], strict=True)
+            ax.scatter(px, py, edgecolors=palette["MinAtar paper's DQN"], label="MinAtar paper",
+                       **PAPER_MARKER)  # fmt: skip
+        ax.axhline(random[game], color="grey", linestyle="--", linewidth=1, label="random")
+        ax.set_title(game.removeprefix("minatar/"))
+        ax.set_xlabel("frames played")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
+    np.atleast_1d(axes)[0].set_ylabel("episode return")
+    np.atleast_1d(axes)[0].legend(fontsize="small")
     figure.tight_layout()
     return figure

@@ -69,8 +69,10 @@ def list_records() -> list[dict]:
 
 
 def collections_dir() -> pathlib.Path:
-    """Where collection summaries lie: data/collections beside the results directory."""
-    return results_dir().parent / "collections"
+    """Where collection summaries lie: data/collections of the repository, or
+    $SCALEDQL_COLLECTIONS."""
+    default = REPO_ROOT / "data" / "collections"
+    return pathlib.Path(os.environ.get("SCALEDQL_COLLECTIONS", default))
 
 
 def collection_path(recipe: str, game: str, run: int) -> pathlib.Path:

@@ -16,7 +16,8 @@ import warnings
 
 import numpy as np
 
-SCORES_CSV = pathlib.Path(__file__).resolve().parents[1] / "data" / "scores" / "atari_scores.csv"
+SCORES_DIR = pathlib.Path(__file__).resolve().parents[1] / "data" / "scores"
+SCORES_CSV = SCORES_DIR / "atari_scores.csv"
 METRICS = ("IQM", "Median", "Mean")
 
 
@@ -43,6 +44,17 @@ def reference_scores() -> dict[str, ReferenceScore]:
             )
             for row in csv.DictReader(f)
         }
+
+
+@functools.lru_cache(maxsize=1)
+def minatar_published_dqn() -> dict[str, list[tuple[int, float]]]:
+    """game -> [(frames, return)]: the MinAtar paper's DQN learning curves, read by eye from its
+    figure (data/scores/minatar_published_dqn.csv; its README says how)."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    with open(SCORES_DIR / "minatar_published_dqn.csv") as f:
+        for row in csv.DictReader(f):
+            curves.setdefault(row["game"], []).append((int(row["frames"]), float(row["return"])))
+    return curves
 
 
 def normalized_score(game: str, score: float, kind: str = "human") -> float | None:

@@ -148,3 +148,28 @@ def test_scoreless_and_relative_gain():
     assert analysis.relative_gain(0.3, 0.2) == pytest.approx(0.5)
     assert analysis.relative_gain(0.1, -0.2) == pytest.approx(1.5)
     assert np.isnan(analysis.relative_gain(0.1, 0.0))
+
+
+def test_compare_to_point_by_hand_and_against_the_normal_approximation():
+    assert analysis.compare_to_point([1.0, 1.0, 1.0], 0.0)["verdict"] == "above"
+    assert analysis.compare_to_point([1.0, 1.0, 1.0], 1.0)["verdict"] == "level"
+    assert analysis.compare_to_point([1.0, 1.0, 1.0], 2.0)["verdict"] == "below"
+    rng = np.random.default_rng(2)
+    values = rng.normal(10.0, 3.0, 500)
+    got = analysis.compare_to_point(values, 9.0, reps=4000, seed=1)
+    half = 1.959964 * values.std() / np.sqrt(values.size)  # the large-sample interval
+    assert got["mean"] == pytest.approx(values.mean())
+    assert got["low"] == pytest.approx(values.mean() - half, abs=0.05 * half)
+    assert got["high"] == pytest.approx(values.mean() + half, abs=0.05 * half)
+    assert got["verdict"] == "above"
+
+
+def test_a_collection_is_compared_with_the_published_curve_at_its_frames():
+    summary = {"frames": 5_000_000, "final_returns": [9.0, 10.0, 11.0] * 10,
+               "random_returns": [0.0, 1.0] * 50}  # fmt: skip
+    published = [(1_000_000, 9.5), (5_000_000, 20.0)]
+    got = analysis.behaviour_against_published(summary, published)
+    assert got["published"] == 20.0 and got["verdict"] == "below"
+    assert got["final"][0] == pytest.approx(10.0) and got["random"] == pytest.approx(0.5)
+    got = analysis.behaviour_against_published(summary, [(5_000_000, 10.0)])
+    assert got["verdict"] == "level"

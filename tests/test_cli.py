@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from scaledql import cli, configs
 
 
@@ -67,3 +69,20 @@ def test_settings_lists_every_key_with_its_default_and_meaning(capsys):
     assert rows["network.width"].split()[1:3] == ["0.25", "1.0"]
     assert "channel multiplier" in rows["network.width"]
     assert "weight of the CQL regulariser" in rows["loss.cql_alpha"]
+
+
+@pytest.mark.slow
+def test_twin_collection_and_its_benchmark_print_their_figures(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "Breakout" / "1" / "replay_logs"
+    args = ["collect", "--game", "minatar/Breakout", "--policy", "dqn", "--steps", "3000"]
+    assert cli.main([*args, "--capacity", "1000", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "final policy: mean return" in printed and "(random play:" in printed
+    assert printed.splitlines()[-1].split()[:2] == ["minatar/Breakout", "dqn"]
+    assert cli.main(["bench", "collect", "--game", "minatar/Asterix", "--frames", "3000"]) == 0
+    printed = capsys.readouterr().out
+    assert "frames/s" in printed and "gradient steps/s" in printed
+    args = ["collect", "--game", "minatar/Breakout", "--policy", "greedy-eps:x", "--steps", "9"]
+    assert cli.main([*args, "--out", str(tmp_path / "x")]) == 2
+    assert "use --policy dqn or random" in capsys.readouterr().err

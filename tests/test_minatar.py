@@ -197,6 +197,7 @@ def test_a_twin_smoke_run_collects_trains_evaluates_and_records(tmp_path, monkey
 
     monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
     config = configs.override(
         configs.preset("smoke"),
         ["data.behaviour=dqn", "games=minatar/Breakout,minatar/Asterix",

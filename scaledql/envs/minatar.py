@@ -191,3 +191,18 @@ class TwinEnv:
         )
         state = TwinState(game, action, jnp.where(done, 0, steps))
         return next_obs, state, reward.astype(jnp.float32), terminal, truncated
+
+
+def frame_after(game: str, steps: int, mode: int | None = None):
+    """(10, 10, K) uint8: the observation after `steps` steps of one fixed random action
+    sequence from a key-0 reset, without sticky actions, in the given variant: the same
+    actions and random streams in every variant, so what differs is what the mode changes."""
+    import jax
+
+    env = TwinEnv(game, mode, sticky_action_prob=0.0)
+    obs, state = env.reset(jax.random.key(0))
+    step = jax.jit(env.step)
+    actions = jax.random.randint(jax.random.key(2), (steps,), 0, env.num_actions)
+    for key, action in zip(jax.random.split(jax.random.key(1), steps), actions, strict=True):
+        obs, state, *_ = step(key, state, action)
+    return obs
