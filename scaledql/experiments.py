@@ -362,6 +362,11 @@ def _width_label(width: float) -> str:
 def book_runs(preset: str, seed: int = 0) -> list[tuple[str, str, Config]]:
     """(chapter, label, config) of every run the book's chapters load at `preset`, in the order
     the chapters run them; a config that several chapters share is listed once, first."""
+    if preset not in BOOK_PRESETS:
+        raise ValueError(
+            f"the chapters have no runs at preset {preset!r} yet; book presets: "
+            + ", ".join(BOOK_PRESETS)
+        )
     base, variants = ablations(preset, seed)
     planned = [
         *(("04_multi_game", name, c) for name, c in multi_game(preset, seed).items()),

@@ -35,6 +35,20 @@ def test_a_collected_run_reads_back_with_its_rows_returns_and_terminals(tmp_path
     # every observation is a 0/1 grid with the paddle on the bottom row
     frames = run.frames(np.arange(run.num_rows))
     assert set(np.unique(frames)) <= {0, 1} and frames[:, 9, :, 0].sum(axis=1).min() == 1
+
+    # a finished collection is found again, not extended
+    def stamps():  # the replay files and the log
+        files = [*(tmp_path / "run").glob("*.gz"), tmp_path / "run" / "collection.json"]
+        return {f.name: f.stat().st_mtime_ns for f in files}
+
+    before = stamps()
+    again = minatar_dqn.collect(
+        "minatar/Breakout", 2500, tmp_path / "run", capacity=1000, seed=3, progress=False
+    )
+    assert again.log == log
+    assert stamps() == before
+    with pytest.raises(ValueError, match="finished collection of 2,500 frames, not 3,000"):
+        minatar_dqn.collect("minatar/Breakout", 3000, tmp_path / "run", capacity=1000, seed=3)
     summary = minatar_dqn.summary(collection, bins=5)
     assert [row["frames"] for row in summary["learning_curve"]] == [500, 1000, 1500, 2000, 2500]
     assert sum(row["episodes"] for row in summary["learning_curve"]) == len(episodes)

@@ -46,7 +46,6 @@ def collect_run(
             game, steps, out_dir, capacity=capacity, seed=seed, mode=mode,
             learn=policy == "dqn", progress=progress,
         )  # fmt: skip
-        minatar_dqn.save_params(out_dir / "policy", collection)
         summary = minatar_dqn.summary(collection)
         for key, eps in (("final_returns", 0.001), ("random_returns", 1.0)):
             returns = evaluate.twin_returns(

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaledql import configs, envs, learner, networks
-from scaledql.agents.policies import save_qnetwork
+from scaledql.agents.policies import load_qnetwork, save_qnetwork
 from scaledql.atomic import atomic_file, exclusive, write_json
 from scaledql.configs import Config
 from scaledql.data import ReplayWriter, read_log
@@ -205,9 +205,10 @@ def collect(
     progress: bool = True,
 ) -> Collection:
     """Plays and learns `game` for `frames` frames, logging every transition into `out_dir` in
-    the DQN Replay format (observation (C, 10, 10, K) uint8, stack size 1); resumes an
-    unfinished collection with the same settings from its last checkpoint. learn=False plays
-    uniformly at random (the `random` behaviour)."""
+    the DQN Replay format (observation (C, 10, 10, K) uint8, stack size 1), and the final
+    network into out_dir/policy; resumes an unfinished collection with the same settings from
+    its last checkpoint, and finds a finished one again. learn=False plays uniformly at random
+    (the `random` behaviour)."""
     out_dir = pathlib.Path(out_dir)
     with exclusive(out_dir, f"a collection of {game}"):
         return _collect(game, frames, out_dir, capacity, seed, mode, learn, progress)
@@ -235,6 +236,14 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
             f"{out_dir} holds a collection with other settings ({log['settings']}); "
             "choose another directory or delete it"
         )
+    if log is not None and log.get("complete"):
+        if log["target_steps"] != frames:
+            raise ValueError(
+                f"{out_dir} holds a finished collection of {log['target_steps']:,} frames, not "
+                f"{frames:,}; choose another directory or delete it"
+            )
+        saved, params = load_qnetwork(out_dir / "policy")
+        return Collection(log, saved, params)
     carry = _initial_carry(config, mode, frame_shape)
     if log is not None and log["checkpoint"] is not None:
         writer = ReplayWriter.resume(out_dir, continue_episode=True)
@@ -243,6 +252,12 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
                           replay_terminal=None),
             (out_dir / STATE_FILE).read_bytes(),
         )  # fmt: skip
+        if int(restored.frame) != writer.add_count:
+            raise ValueError(
+                f"{out_dir}: the agent's saved state is at frame {int(restored.frame):,} but the "
+                f"last checkpoint holds {writer.add_count:,} rows (a run killed while closing); "
+                "delete the directory and collect again"
+            )
         carry = restored.replace(
             replay_obs=jnp.asarray(writer.observation),
             replay_action=jnp.asarray(writer.action),
@@ -292,10 +307,12 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
             _save_state(out_dir, carry, log, done_frames, wall + time.perf_counter() - started)
     bar.close()
     writer.close()
+    params = jax.device_get(carry.train.params)
+    save_qnetwork(out_dir / "policy", config, params)  # before the log says complete
     log["complete"], log["final_add_count"] = True, writer.add_count
     log["wall_time_s"] = wall + time.perf_counter() - started
     write_json(out_dir / LOG_NAME, log)
-    return Collection(log, config, jax.device_get(carry.train.params))
+    return Collection(log, config, params)
 
 
 def _save_state(out_dir, carry: Carry, log: dict, frames: int, wall: float) -> None:
@@ -341,9 +358,3 @@ def summary(collection: Collection, bins: int = 50) -> dict:
         "wall_time_s": log.get("wall_time_s"),
         "gymnax": log["gymnax"],
     }
-
-
-def save_params(directory: pathlib.Path, collection: Collection) -> None:
-    """The behaviour DQN's final network, as `agents.save_qnetwork` writes it (what
-    `greedy-eps:DIR` and the twin's DQN normalisation load)."""
-    save_qnetwork(directory, collection.config, collection.params)
