@@ -4,6 +4,12 @@ Figure 3 of the paper: a shared encoder and feed-forward layers, then a separate
 game. Every head has `max_actions` outputs (the largest minimal action set among the games); the
 outputs beyond a game's own action count are padding that `action_masks` marks invalid, so they
 never win an argmax nor enter a logsumexp.
+
+Inputs are ALE stacks (B, 84, 84, 4) in [0, 255], scaled to [0, 1], or MinAtar twin grids
+(B, 10, 10, 10) in {0, 1}, used as they are. A twin game with fewer than 10 object channels
+(Breakout and Asterix have 4, Space Invaders 6, Freeway 7) arrives zero-padded to Seaquest's 10
+(the sampler and the twin's evaluation pad), so one encoder reads every game and transfers
+between game sets.
 """
 
 from __future__ import annotations
