@@ -380,9 +380,11 @@ def twin() -> Config:
     The five MinAtar games (10x10 object grids, `envs.minatar`), a ResNet-18 at 1/4 width with
     the grid stem (1.36M parameters), batch 64, 3,000 gradient steps on the initial 20 % of each
     game's data (its first 1M of 5M frames, logged by the twin's online DQN), 100 evaluation
-    episodes a game. Measured on 2 CPU cores: 14.9 gradient steps/s (2.05 GFLOP a step), so
-    the training takes about 3.5 minutes. Collecting the five games' data once takes about 10-20
-    minutes a game (`scaledql bench collect`).
+    episodes a game. Measured on 2 CPU cores (record data/results/twin/9969ca5df8d0.json):
+    training 3 min 30 s at 14.8 steps/s (2.05 GFLOP a step), evaluation 20.9 minutes (batch-100
+    ResNet steps in Python; a book build shared the cores at times), 24.6 minutes in all: over
+    the 5-minute goal, the evaluation is what to make faster. Collecting the five games' data
+    once takes about 10 minutes a game on idle cores.
     """
     return Config(
         name="twin",
