@@ -35,8 +35,8 @@ from scaledql import configs, envs, learner, networks
 from scaledql.agents.policies import load_qnetwork, save_qnetwork
 from scaledql.atomic import atomic_file, exclusive, write_json
 from scaledql.configs import Config
-from scaledql.data import ReplayWriter, read_log
-from scaledql.data.collect import LOG_NAME
+from scaledql.data import ReplayWriter
+from scaledql.data.collect import LOG_NAME, resumable_log
 
 BEHAVIOUR_SETTINGS = (
     "network.encoder=minatar_dqn",
@@ -230,12 +230,7 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
         "mode": mode,
         "difficulty": None,
     }
-    log = read_log(out_dir)
-    if log is not None and log["settings"] != settings:
-        raise ValueError(
-            f"{out_dir} holds a collection with other settings ({log['settings']}); "
-            "choose another directory or delete it"
-        )
+    log = resumable_log(out_dir, settings)
     if log is not None and log.get("complete"):
         if log["target_steps"] != frames:
             raise ValueError(
@@ -248,10 +243,8 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
     if log is not None and log["checkpoint"] is not None:
         writer = ReplayWriter.resume(out_dir, continue_episode=True)
         restored = flax.serialization.from_bytes(
-            carry.replace(replay_obs=None, replay_action=None, replay_reward=None,
-                          replay_terminal=None),
-            (out_dir / STATE_FILE).read_bytes(),
-        )  # fmt: skip
+            _without_replay(carry), (out_dir / STATE_FILE).read_bytes()
+        )
         if int(restored.frame) != writer.add_count:
             raise ValueError(
                 f"{out_dir}: the agent's saved state is at frame {int(restored.frame):,} but the "
@@ -267,8 +260,6 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
         episodes = log["episodes"][: log["checkpoint"]["episodes"]]
         wall = log["checkpoint"]["wall_time_s"]
     else:
-        if out_dir.exists() and any(out_dir.glob("*.gz")):
-            raise ValueError(f"{out_dir} already holds replay files; choose an empty directory")
         writer = ReplayWriter(out_dir, capacity, frame_shape)
         episodes, wall = [], 0.0
     log = {"settings": settings, "target_steps": frames, "checkpoint": None, "episodes": episodes}
@@ -315,13 +306,19 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
     return Collection(log, config, params)
 
 
+def _without_replay(carry: Carry) -> Carry:
+    """The carry without its replay arrays: what is saved beside a checkpoint (which holds
+    the replay itself)."""
+    return carry.replace(
+        replay_obs=None, replay_action=None, replay_reward=None, replay_terminal=None
+    )
+
+
 def _save_state(out_dir, carry: Carry, log: dict, frames: int, wall: float) -> None:
     """Saves the agent's state (everything but the replay, which the checkpoint holds), then
     the log that points at it."""
-    light = carry.replace(replay_obs=None, replay_action=None, replay_reward=None,
-                          replay_terminal=None)  # fmt: skip
     with atomic_file(out_dir / STATE_FILE) as f:
-        f.write(flax.serialization.to_bytes(jax.device_get(light)))
+        f.write(flax.serialization.to_bytes(jax.device_get(_without_replay(carry))))
     log["checkpoint"] = {
         "agent_steps": frames,
         "episodes": len(log["episodes"]),

@@ -69,6 +69,21 @@ def read_log(run_dir: pathlib.Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def resumable_log(out_dir: pathlib.Path, settings: dict) -> dict | None:
+    """The log of an earlier collection into `out_dir` with the same `settings` (None when
+    there is none); a ValueError when the directory holds another collection, or replay files
+    without a checkpoint to resume from."""
+    log = read_log(out_dir)
+    if log is not None and log["settings"] != settings:
+        raise ValueError(
+            f"{out_dir} holds a collection with other settings ({log['settings']}); "
+            "choose another --out directory or delete it"
+        )
+    if (log is None or log["checkpoint"] is None) and any(pathlib.Path(out_dir).glob("*.gz")):
+        raise ValueError(f"{out_dir} already holds replay files; choose an empty directory")
+    return log
+
+
 def collect(
     game: str,
     policy: Policy,
@@ -104,20 +119,13 @@ def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, pro
         "mode": mode,
         "difficulty": difficulty,
     }
-    log = read_log(out_dir)
-    if log is not None and log["settings"] != settings:
-        raise ValueError(
-            f"{out_dir} holds a collection with other settings ({log['settings']}); "
-            "choose another --out directory or delete it"
-        )
+    log = resumable_log(out_dir, settings)
     if log is not None and log["checkpoint"] is not None:
         writer = ReplayWriter.resume(out_dir)
         policy.load_state_dict(_load_policy_state(out_dir))
         done = log["checkpoint"]["agent_steps"]
         episodes = log["episodes"][: log["checkpoint"]["episodes"]]
     else:
-        if out_dir.exists() and any(out_dir.glob("*.gz")):
-            raise ValueError(f"{out_dir} already holds replay files; choose an empty directory")
         writer = ReplayWriter(out_dir, capacity)
         done, episodes = 0, []
     log = {"settings": settings, "target_steps": steps, "checkpoint": None, "episodes": episodes}
