@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -198,7 +199,7 @@ def test_a_grid_keeps_its_cells_through_the_stem_and_the_minatar_dqn_encoder_by_
     for module in (encoders.ResNet("resnet18", 0.25), encoders.ImpalaCNN(0.5)):
         variables = module.init(jax.random.key(0), grid)
         assert module.apply(variables, grid).shape[1:3] == (2, 2)
-    stem = encoders.ResNet("resnet18", 0.25).init(jax.random.key(0), grid)["params"]["Conv_0"]
+    stem = encoders.ResNet("resnet18", 0.25).init(jax.random.key(0), grid)["params"]["GridConv_0"]
     assert stem["kernel"].shape == (3, 3, 10, 16)  # a 3x3 stride-1 stem, not ImageNet's 7x7
     dqn = encoders.MinAtarDQN()
     params = dqn.init(jax.random.key(0), grid)["params"]
@@ -206,7 +207,24 @@ def test_a_grid_keeps_its_cells_through_the_stem_and_the_minatar_dqn_encoder_by_
     assert dqn.apply({"params": params}, grid).shape == (1, 10, 10, 16)
 
 
-def test_the_minatar_dqn_patch_matmul_is_a_3x3_same_convolution():
+@pytest.mark.parametrize("size", [10, 5, 3])
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_grid_conv_is_nn_conv_with_same_padding(size, kernel, stride):
+    grid = jax.random.bernoulli(jax.random.key(0), 0.3, (2, size, size, 7)).astype(jnp.float32)
+    reference = nn.Conv(5, (kernel, kernel), stride)  # flax's own, XLA's convolution
+    params = reference.init(jax.random.key(1), grid)["params"]
+    params = {**params, "bias": jax.random.normal(jax.random.key(2), (5,))}
+    ours = encoders.GridConv(5, (kernel, kernel), stride)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), grid)["params"]) == jax.tree.map(
+        jnp.shape, params
+    )
+    np.testing.assert_allclose(
+        ours.apply({"params": params}, grid), reference.apply({"params": params}, grid), atol=1e-5
+    )
+
+
+def test_the_minatar_dqn_encoder_is_a_3x3_same_convolution():
     grid = jax.random.bernoulli(jax.random.key(0), 0.3, (2, 10, 10, 7)).astype(jnp.float32)
     dqn = encoders.MinAtarDQN()
     params = dqn.init(jax.random.key(1), grid)["params"]
