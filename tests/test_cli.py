@@ -1,5 +1,6 @@
 """The `scaledql` command: benchmarks print figures, bad input gives one clear line."""
 
+import json
 import subprocess
 import sys
 
@@ -86,3 +87,27 @@ def test_twin_collection_and_its_benchmark_print_their_figures(tmp_path, capsys,
     args = ["collect", "--game", "minatar/Breakout", "--policy", "greedy-eps:x", "--steps", "9"]
     assert cli.main([*args, "--out", str(tmp_path / "x")]) == 2
     assert "use --policy dqn or random" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_twin_collection_with_other_settings_records_them_and_is_not_mixed(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
+    out = tmp_path / "run"
+    args = ["collect", "--game", "minatar/Breakout", "--policy", "dqn", "--steps", "2000",
+            "--capacity", "1000", "--out", str(out), "--seed", "3"]  # fmt: skip
+    faster = ["--set", "online.update_period=1", "--set", "network.mlp_sizes=16"]
+    assert cli.main([*args, *faster, "--record", "checked"]) == 0
+    stored = json.loads((tmp_path / "collections/checked/minatar/Breakout/run3.json").read_text())
+    assert stored["settings"]["overrides"] == ["online.update_period=1", "network.mlp_sizes=16"]
+    assert "--set online.update_period=1" in stored["provenance"]["command"]
+    # the policy it saved has the hidden layer the setting asked for
+    assert (out / "policy").exists()
+    capsys.readouterr()
+    assert cli.main(args) == 2  # the same directory, the default settings: refused
+    assert "holds a collection with other settings" in capsys.readouterr().err
+    assert cli.main(["collect", "--game", "Pong", "--steps", "9", "--out", str(tmp_path / "p"),
+                     "--set", "online.update_period=1"]) == 2  # fmt: skip
+    assert "the twin's DQN collector only" in capsys.readouterr().err

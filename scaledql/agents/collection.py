@@ -30,6 +30,7 @@ def collect_run(
     mode: int | None = None,
     difficulty: int | None = None,
     epsilon: float = 0.01,
+    overrides: tuple = (),
     progress: bool = True,
 ) -> dict | None:
     """Plays `steps` agent steps of `game` with `policy` into `out_dir` (resuming an unfinished
@@ -44,7 +45,7 @@ def collect_run(
             )
         collection = minatar_dqn.collect(
             game, steps, out_dir, capacity=capacity, seed=seed, mode=mode,
-            learn=policy == "dqn", progress=progress,
+            learn=policy == "dqn", overrides=overrides, progress=progress,
         )  # fmt: skip
         summary = minatar_dqn.summary(collection)
         for key, eps in (("final_returns", 0.001), ("random_returns", 1.0)):
@@ -54,6 +55,8 @@ def collect_run(
             )  # fmt: skip
             summary[key] = [float(r) for r in returns]
         return summary
+    if overrides:
+        raise ValueError(f"--set changes the twin's DQN collector only; {game} is an ALE game")
     agent = make_policy(policy, game, steps, seed, epsilon)
     data.collect(
         game, agent, steps, out_dir, capacity=capacity, seed=seed, mode=mode,

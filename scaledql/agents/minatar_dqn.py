@@ -56,15 +56,34 @@ BEHAVIOUR_SETTINGS = (
     "online.epsilon_final=0.01",
     "online.update_period=4",
     "online.replay_capacity=100000",
+    "eval.sticky_action_prob=0.1",
+    "eval.max_frames=10000",
+)
+# The MinAtar paper's own DQN (Young & Tian 2019, its examples/dqn.py), where it differs from
+# the settings above: one gradient step a frame, a 128-unit hidden layer, a target copy every
+# 1,000 frames, 5,000 random frames, epsilon down to 0.1 over 100,000 frames. (It also uses
+# RMSProp and the Huber loss, which the package does not have; Adam and MSE stay.) Applied on
+# top of BEHAVIOUR_SETTINGS by `scaledql collect --set`, to find out where the behaviour DQN
+# falls short of the published curves.
+MINATAR_PAPER_SETTINGS = (
+    "online.update_period=1",
+    "train.target_update_period=1000",
+    "network.mlp_sizes=128",
+    "online.warmup=5000",
+    "online.epsilon_decay=100000",
+    "online.epsilon_final=0.1",
 )
 BLOCK = 10_000  # frames a jitted call plays; the replay capacity is a multiple of it
 STATE_FILE = "agent_state.msgpack"
 
 
-def behaviour_config(game: str, seed: int, capacity: int = 100_000, learn: bool = True) -> Config:
-    """The DQN that collects `game`'s run `seed`, as a package config (one head, one game).
+def behaviour_config(
+    game: str, seed: int, capacity: int = 100_000, learn: bool = True, overrides: tuple = ()
+) -> Config:
+    """The DQN that collects `game`'s run `seed`, as a package config (one head, one game),
+    with `overrides` (key=value settings) applied on top of `BEHAVIOUR_SETTINGS`.
     learn=False gives the `random` behaviour: epsilon stays 1 and no gradient step is taken."""
-    settings = [f"games={game}", f"seed={seed}", *BEHAVIOUR_SETTINGS]
+    settings = [f"games={game}", f"seed={seed}", *BEHAVIOUR_SETTINGS, *overrides]
     never = [] if learn else [f"online.warmup={2**31 - 1}"]
     return configs.override(
         configs.preset("smoke"), [*settings, f"online.replay_capacity={capacity}", *never]
@@ -202,25 +221,29 @@ def collect(
     seed: int = 0,
     mode: int | None = None,
     learn: bool = True,
+    overrides: tuple = (),
     progress: bool = True,
 ) -> Collection:
     """Plays and learns `game` for `frames` frames, logging every transition into `out_dir` in
     the DQN Replay format (observation (C, 10, 10, K) uint8, stack size 1), and the final
     network into out_dir/policy; resumes an unfinished collection with the same settings from
     its last checkpoint, and finds a finished one again. learn=False plays uniformly at random
-    (the `random` behaviour)."""
+    (the `random` behaviour); overrides: key=value settings of the DQN (`behaviour_config`),
+    recorded in the log's settings."""
     out_dir = pathlib.Path(out_dir)
     with exclusive(out_dir, f"a collection of {game}"):
-        return _collect(game, frames, out_dir, capacity, seed, mode, learn, progress)
+        return _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress)
 
 
-def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Collection:
+def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress):
     from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
 
     block_frames = min(BLOCK, capacity)
     if capacity % block_frames:
         raise ValueError(f"capacity {capacity} must be a multiple of {BLOCK} frames")
-    config = behaviour_config(game, seed, capacity, learn)
+    if overrides and not learn:
+        raise ValueError(f"{game}: --set changes the learning DQN; random play has no settings")
+    config = behaviour_config(game, seed, capacity, learn, tuple(overrides))
     frame_shape = (10, 10, envs.minatar.CHANNELS[game])
     settings = {
         "game": game,
@@ -230,6 +253,8 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
         "mode": mode,
         "difficulty": None,
     }
+    if overrides:
+        settings["overrides"] = list(overrides)
     log = resumable_log(out_dir, settings)
     if log is not None and log.get("complete"):
         if log["target_steps"] != frames:
@@ -237,8 +262,8 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, progress) -> Co
                 f"{out_dir} holds a finished collection of {log['target_steps']:,} frames, not "
                 f"{frames:,}; choose another directory or delete it"
             )
-        saved, params = load_qnetwork(out_dir / "policy")
-        return Collection(log, saved, params)
+        _, params = load_qnetwork(out_dir / "policy")
+        return Collection(log, config, params)
     carry = _initial_carry(config, mode, frame_shape)
     if log is not None and log["checkpoint"] is not None:
         writer = ReplayWriter.resume(out_dir, continue_episode=True)
