@@ -80,12 +80,18 @@ def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenc
     step, which is how the `gpu` and `paper` presets are costed on a machine that cannot run them.
     """
     update = learner.make_update(config)
+    k = config.train.steps_per_call
+
+    def batches():  # K steps a call take K batches stacked on a leading axis
+        one = learner.random_batch(config)
+        return one if k == 1 else jax.tree.map(lambda x: np.stack([x] * k), one)
+
     if steps == 0:
         state = checkpoints.abstract_state(config)
-        batch = jax.eval_shape(lambda: learner.random_batch(config))
+        batch = jax.eval_shape(batches)
     else:
         state = learner.create_train_state(config, learner.random_params(config))
-        batch = jax.device_put(learner.random_batch(config))
+        batch = jax.device_put(batches())
     start = time.perf_counter()
     compiled = update.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
@@ -102,9 +108,11 @@ def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenc
         state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
     elapsed = time.perf_counter() - start
+    # XLA's cost analysis counts a loop's body once: with K steps a call it is still one step's
     return UpdateBenchmark(
-        device, size, params, steps / elapsed, steps * size / elapsed, _flops(compiled), compile_s
-    )
+        device, size, params, steps * k / elapsed, steps * k * size / elapsed, _flops(compiled),
+        compile_s,
+    )  # fmt: skip
 
 
 # --- the twin's collector ----------------------------------------------------------------------

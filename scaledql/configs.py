@@ -132,7 +132,8 @@ class EvalConfig:
     epsilon: float = 0.001
     """probability of a random action while evaluating"""
     max_frames: int = 108_000
-    """frame cap of an episode (30 minutes of play)"""
+    """frame cap of an episode (ALE: 30 minutes of play; the twin has no frame skip, so there a
+    frame is a step)"""
     sticky_action_prob: float = 0.25
     """probability that the emulator repeats the previous action"""
 
@@ -289,6 +290,12 @@ def _validate_twin(config: Config) -> None:
         raise ValueError(
             "online learning on the twin's game variants is not built yet; set online.agent_steps=0"
         )
+    if config.eval.sticky_action_prob != envs.minatar.STICKY_ACTION_PROB:
+        raise ValueError(
+            f"the twin's data is played with sticky actions {envs.minatar.STICKY_ACTION_PROB} (the "
+            f"original MinAtar's), not eval.sticky_action_prob={config.eval.sticky_action_prob}; "
+            f"set eval.sticky_action_prob={envs.minatar.STICKY_ACTION_PROB} (the twin presets do)"
+        )
 
 
 # --- presets ---------------------------------------------------------------------------------
@@ -374,31 +381,42 @@ def paper() -> Config:
     )
 
 
+# The twin's evaluation: the original MinAtar's sticky actions, as its data was played, and an
+# episode cap of 10,000 steps, 4x the longest episode of the five 5M-frame collections
+# (Freeway's 2,501; the others' longest: Asterix 1,719, SpaceInvaders 2,262).
+TWIN_EVAL = EvalConfig(
+    episodes=100, max_frames=10_000, sticky_action_prob=envs.minatar.STICKY_ACTION_PROB
+)
+
+
 def twin() -> Config:
     """The MinAtar twin on 2 CPU cores: the book's default scale for the twin's study.
 
-    The five MinAtar games (10x10 object grids, `envs.minatar`), a ResNet-18 at 1/4 width with
-    the grid stem (1.36M parameters), batch 64, 3,000 gradient steps on the initial 20 % of each
-    game's data (its first 1M of 5M frames, logged by the twin's online DQN), 100 evaluation
-    episodes a game. Measured on 2 CPU cores (record data/results/twin/9969ca5df8d0.json):
-    training 3 min 30 s at 14.8 steps/s (2.05 GFLOP a step), evaluation 20.9 minutes (batch-100
-    ResNet steps in Python; a book build shared the cores at times), 24.6 minutes in all: over
-    the 5-minute goal, the evaluation is what to make faster. Collecting the five games' data
-    once takes about 10 minutes a game on idle cores.
+    The five MinAtar games (10x10 object grids, `envs.minatar`), a ResNet-18 at 1/8 width with
+    the grid stem (0.70M parameters), batch 64, 10,000 gradient steps (10 a jitted call) on the
+    initial 20 % of each game's data (its first 1M of 5M frames, logged by the twin's online
+    DQN), 100 evaluation episodes a game (`TWIN_EVAL`). Measured on one core while a collection
+    used the other (record data/results/twin/9b288175cfce.json): training 5 min 20 s at 31
+    steps/s, evaluation 5 min 42 s (4 of them Seaquest, whose greedy policy mostly waits at the
+    surface until the 10,000-step cap), 11.3 minutes in all: over the 5-minute goal. It learns
+    too little: below its behaviour data in all five games, near random play in four (Freeway
+    15.9 against the data's 42.3). Collecting the five games' data once takes about 10 minutes a
+    game on idle cores.
     """
     return Config(
         name="twin",
         games=envs.minatar.ALL_GAMES,
-        network=NetworkConfig(encoder="resnet18", width=0.25, mlp_sizes=(256,)),
+        network=NetworkConfig(encoder="resnet18", width=0.125, mlp_sizes=(256,)),
         data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
         train=TrainConfig(
             batch_size=64,
             target_update_period=500,
-            num_steps=3_000,
-            checkpoint_every=1_000,
-            log_every=250,
+            num_steps=10_000,
+            steps_per_call=10,
+            checkpoint_every=2_000,
+            log_every=500,
         ),
-        eval=EvalConfig(episodes=100),
+        eval=TWIN_EVAL,
     )
 
 
@@ -415,7 +433,7 @@ def twin_gpu() -> Config:
         network=NetworkConfig(encoder="resnet34", dtype="bfloat16"),
         data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
         train=TrainConfig(batch_size=256, num_steps=100_000, checkpoint_every=10_000),
-        eval=EvalConfig(episodes=200),
+        eval=dataclasses.replace(TWIN_EVAL, episodes=200),
     )
 
 
@@ -482,7 +500,9 @@ def _parse(text: str, annotation, key: str):
 
 
 def override(config: Config, settings: Iterable[str]) -> Config:
-    """Applies `key=value` settings (see `setting_names`) and returns the new, validated config."""
+    """Applies `key=value` settings (see `setting_names`) and returns the new, validated config.
+    The settings are validated together, so their order does not matter."""
+    changes: dict = {}  # field or section: its new value or {field: new value}
     for setting in settings:
         key, sep, text = setting.partition("=")
         key = key.strip()
@@ -492,15 +512,18 @@ def override(config: Config, settings: Iterable[str]) -> Config:
                 + ", ".join(setting_names(config))
             )
         section, _, field = key.rpartition(".")
+        owner = type(getattr(config, section)) if section else Config
+        value = _parse(text.strip(), typing.get_type_hints(owner)[field], key)
         if section:
-            sub = getattr(config, section)
-            hints = typing.get_type_hints(type(sub))
-            sub = dataclasses.replace(sub, **{field: _parse(text.strip(), hints[field], key)})
-            config = dataclasses.replace(config, **{section: sub})
+            changes.setdefault(section, {})[field] = value
         else:
-            hints = typing.get_type_hints(Config)
-            config = dataclasses.replace(config, **{field: _parse(text.strip(), hints[field], key)})
-    return config
+            changes[field] = value
+    sections = {
+        name: dataclasses.replace(getattr(config, name), **value)
+        for name, value in changes.items()
+        if isinstance(value, dict)
+    }
+    return dataclasses.replace(config, **{**changes, **sections})
 
 
 def setting_value(config: Config, key: str):

@@ -4,7 +4,7 @@ An ALE game is played with the preprocessing the data was logged with (`envs.mak
 actions 0.25, frame skip 4, 84x84 grayscale max-pool, 108,000-frame cap), several episodes in
 parallel (a gymnasium vector env; one batched forward pass per step for all of them). A MinAtar
 twin game is played with the original's settings (`envs.minatar.TwinEnv`: sticky actions 0.1,
-no time limit), every episode at once in one jitted loop (`twin_returns`).
+an evaluation cap of `eval.max_frames` steps), every episode at once (`twin_returns`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def evaluate_game(
     difficulty: int | None = None,
     num_envs: int | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> list[float]:
     """Unclipped returns of `episodes` episodes of `game`, acting with the head of `head`.
 
@@ -58,7 +59,9 @@ def evaluate_game(
     if envs.family(game) == "minatar":
         if difficulty:
             raise ValueError(f"{game} has no difficulties; choose a mode (online.mode)")
-        returns = twin_returns(config, params, game, episodes, head, mode, ec.epsilon, seed)
+        returns = twin_returns(
+            config, params, game, episodes, head, mode, ec.epsilon, seed, progress
+        )
         return [float(r) for r in returns]
     num_envs = min(num_envs or episodes, episodes)
     game_id = config.games.index(head)
@@ -102,12 +105,16 @@ def evaluate_game(
     return returns[:episodes]
 
 
-def evaluate(config: Config, params, games=None, episodes: int | None = None, seed: int = 0):
+def evaluate(
+    config: Config, params, games=None, episodes: int | None = None, seed: int = 0,
+    progress: bool = False,
+):  # fmt: skip
     """{game: [returns]} for each of `games` (default: all the network's games), played in
-    the variant `config.online.mode` / `config.online.difficulty`."""
+    the variant `config.online.mode` / `config.online.difficulty`; progress: a bar per twin
+    game."""
     variant = {"mode": config.online.mode, "difficulty": config.online.difficulty}
     return {
-        game: evaluate_game(config, params, game, episodes, seed=seed, **variant)
+        game: evaluate_game(config, params, game, episodes, seed=seed, progress=progress, **variant)
         for game in (games or config.games)
     }
 
@@ -121,49 +128,88 @@ def twin_returns(
     mode: int | None = None,
     epsilon: float = 0.001,
     seed: int = 0,
-    max_steps: int = envs.minatar.MAX_EPISODE_STEPS,
+    progress: bool = False,
 ) -> np.ndarray:
     """(episodes,) returns of the first episode of `episodes` twin environments played at once
-    (epsilon-greedy in the head of `head`, default `game`); epsilon=1 plays uniformly at random.
+    (epsilon-greedy in the head of `head`, default `game`; epsilon=1 plays uniformly at random),
+    with `config.eval.sticky_action_prob`. An episode still playing after `config.eval.max_frames`
+    steps (the twin has no frame skip) stops there with the return so far.
 
-    Each step is one jitted call, looped in Python until every episode has ended: inside a
-    `lax.while_loop` XLA:CPU runs the ResNets' convolutions several times slower.
+    Each step is two jitted calls: the forward pass of the episodes still playing, and every
+    environment's step. Once at most a quarter of the forward pass's rows still play, it keeps
+    only those (in a batch of the next power of two), so one long episode (a policy that waits
+    at Seaquest's surface) costs batch-1 forward passes. The environments' step keeps its batch:
+    gymnax's games take 10-25 s each to compile on one core, the forward pass about 1 s.
     """
-    start, step = _twin_player(
-        config, game, mode, config.games.index(head or game), episodes, epsilon
-    )
-    carry = start(jax.random.key(seed))
+    from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
+
+    game_id = config.games.index(head or game)
+    step = _twin_stepper(game, mode, config.eval.sticky_action_prob, epsilon)
+    forward = _forward_rows(config, episodes)
+    valid = jnp.asarray(networks.action_masks(config.games)[game_id][: envs.num_actions(game)])
+    rows = np.arange(episodes)  # the episodes the forward pass plays (the last may repeat)
+    carry = _twin_reset(game, mode, config.eval.sticky_action_prob)(jax.random.key(seed), episodes)
+    bar = tqdm(total=episodes, desc=f"evaluate {game}", leave=False, disable=not progress)
     for steps in itertools.count(1):
-        carry = step(params, carry)
-        if steps % 50 == 0 and bool(carry[-1].all()):
+        q = forward(params, carry[0], jnp.asarray(rows), game_id)
+        carry = step(carry, q[:, : len(valid)], valid)
+        if steps % 50 and steps < config.eval.max_frames:
+            continue
+        done = np.asarray(carry[4])
+        bar.update(int(done.sum()) - bar.n)
+        live = np.flatnonzero(~done)
+        if live.size == 0 or steps >= config.eval.max_frames:
             break
-        if steps >= max_steps:
-            raise RuntimeError(f"{game}: an evaluation episode ran past {max_steps} steps")
+        if live.size <= len(rows) // 4:
+            size = 1 << int(live.size - 1).bit_length()
+            rows = np.concatenate([live, np.full(size - live.size, live[-1])])
+    bar.close()
     return np.asarray(carry[3])
 
 
-@functools.lru_cache(maxsize=16)
-def _twin_player(config: Config, game: str, mode, game_id: int, episodes: int, epsilon: float):
-    """The jitted (start, step) of `twin_returns` for one (config, game, variant, episodes,
-    epsilon): carry = (obs, env state, key, returns, done)."""
-    env = envs.minatar.TwinEnv(game, mode)
+@functools.lru_cache(maxsize=8)
+def _forward_rows(config: Config, episodes: int):
+    """`forward(params, obs, rows, game_id) -> q` (episodes, A): the Q-values of the rows
+    `rows` of obs (episodes, 10, 10, C) in the head `game_id`, zero elsewhere."""
     network = networks.build_qnetwork(config)
     channels = envs.state_shape(config.games)[-1]
-    valid = jnp.asarray(networks.action_masks(config.games))[game_id][: env.num_actions]
-    ids = jnp.full((episodes,), game_id, jnp.int32)
 
     @jax.jit
-    def start(key):
+    def forward(params, obs, rows, game_id):
+        picked = obs[rows]
+        picked = jnp.pad(picked, [(0, 0)] * 3 + [(0, channels - picked.shape[-1])])
+        ids = jnp.full(rows.shape, game_id, jnp.int32)
+        q = network.apply({"params": params}, picked, ids).q_values
+        return jnp.zeros((episodes, q.shape[1]), q.dtype).at[rows].set(q)
+
+    return forward
+
+
+@functools.lru_cache(maxsize=16)
+def _twin_reset(game: str, mode, sticky_action_prob: float):
+    """`reset(key, episodes) -> carry` = (obs, env state, key, returns, done) of a batch."""
+    env = envs.minatar.TwinEnv(game, mode, sticky_action_prob)
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def reset(key, episodes: int):
         reset_key, key = jax.random.split(key)
         obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
         return obs, state, key, jnp.zeros(episodes), jnp.zeros(episodes, bool)
 
+    return reset
+
+
+@functools.lru_cache(maxsize=16)
+def _twin_stepper(game: str, mode, sticky_action_prob: float, epsilon: float):
+    """`step(carry, q, valid) -> carry`: epsilon-greedy actions from q (B, A) among the valid
+    actions, one environment step; a finished episode's return stays as it ended."""
+    env = envs.minatar.TwinEnv(game, mode, sticky_action_prob)
+
     @jax.jit
-    def step(params, carry):
+    def step(carry, q, valid):
         obs, state, key, returns, done = carry
+        episodes = q.shape[0]
         key, explore_key, random_key, env_key = jax.random.split(key, 4)
-        padded = jnp.pad(obs, [(0, 0), (0, 0), (0, 0), (0, channels - obs.shape[-1])])
-        q = network.apply({"params": params}, padded, ids).q_values[:, : env.num_actions]
         action = losses.greedy_actions(q, jnp.broadcast_to(valid, q.shape))
         explore = jax.random.uniform(explore_key, (episodes,)) < epsilon
         random = jax.random.randint(random_key, (episodes,), 0, env.num_actions)
@@ -174,4 +220,4 @@ def _twin_player(config: Config, game: str, mode, game_id: int, episodes: int, e
         returns = returns + jnp.where(done, 0.0, reward)
         return obs, state, key, returns, done | terminal | truncated
 
-    return start, step
+    return step

@@ -189,6 +189,38 @@ def test_twin_settings_that_cannot_work_are_refused_with_the_reason():
         configs.override(configs.preset("twin"), ["games=minatar/Freeway", "online.agent_steps=10"])
     with pytest.raises(ValueError, match="DQN Replay Dataset holds ALE games only"):
         configs.override(configs.preset("twin"), ["data.source=dqn-replay"])
+    with pytest.raises(ValueError, match="set eval.sticky_action_prob=0.1"):
+        configs.override(configs.preset("smoke"), ["games=minatar/Breakout"])
+
+
+def test_twin_evaluation_at_random_matches_the_original_and_stops_at_its_cap():
+    from minatar import Environment
+
+    from scaledql import evaluate, learner
+
+    config = configs.override(
+        configs.preset("smoke"),
+        ["games=minatar/Breakout,minatar/Freeway", "eval.sticky_action_prob=0.1",
+         "eval.max_frames=500"],
+    )  # fmt: skip
+    params = learner.random_params(config)
+    # 256 random episodes of lengths 10 to 100 or so: the batch shrinks several times
+    ours = evaluate.twin_returns(config, params, "minatar/Breakout", 256, epsilon=1.0)
+    env = Environment("breakout", sticky_action_prob=0.1)
+    env.seed(0)
+    actions, rng, original = env.minimal_action_set(), np.random.default_rng(0), []
+    for _ in range(1000):
+        env.reset()
+        total, terminal = 0.0, False
+        while not terminal:
+            reward, terminal = env.act(actions[rng.integers(len(actions))])
+            total += reward
+        original.append(total)
+    error = np.sqrt(np.var(ours) / len(ours) + np.var(original) / len(original))
+    assert abs(np.mean(ours) - np.mean(original)) < 4 * error
+    # Freeway's episodes last 2,501 steps: all 8 stop at the 500-step cap instead
+    capped = evaluate.twin_returns(config, params, "minatar/Freeway", 8, epsilon=1.0)
+    assert capped.shape == (8,) and np.all(np.isfinite(capped))
 
 
 @pytest.mark.slow
@@ -201,7 +233,8 @@ def test_a_twin_smoke_run_collects_trains_evaluates_and_records(tmp_path, monkey
     config = configs.override(
         configs.preset("smoke"),
         ["data.behaviour=dqn", "games=minatar/Breakout,minatar/Asterix",
-         "data.steps_per_game=3000", "data.capacity=1000", "eval.episodes=5"],
+         "data.steps_per_game=3000", "data.capacity=1000", "eval.episodes=5",
+         "eval.sticky_action_prob=0.1"],
     )  # fmt: skip
     record = pipeline.run_or_load(config, progress=False)
     assert set(record["scores"]) == {"minatar/Breakout", "minatar/Asterix"}
