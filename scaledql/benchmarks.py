@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from isal import igzip
 
-from scaledql import checkpoints, envs, learner, networks
+from scaledql import envs, learner, networks
 from scaledql.configs import Config
 from scaledql.data import MultiGameSampler, RandomPolicy, cache_root, collect, open_run
 from scaledql.data import format as fmt
@@ -37,6 +37,7 @@ class UpdateBenchmark:
     samples_per_s: float | None
     flops_per_step: float | None
     compile_s: float
+    seeds: int = 1  # training runs updated at once (vmapped); steps/s is each run's
 
     @property
     def achieved_flops(self) -> float | None:
@@ -51,10 +52,13 @@ class UpdateBenchmark:
             f"batch size        {self.batch_size}",
             f"compile           {self.compile_s:.1f} s",
         ]
+        if self.seeds > 1:
+            lines.append(f"seeds             {self.seeds} in one vmapped update")
         if self.steps_per_s is not None:
             lines += [
-                f"gradient steps/s  {self.steps_per_s:.2f}",
-                f"samples/s         {self.samples_per_s:,.0f}",
+                f"gradient steps/s  {self.steps_per_s:.2f}" + (" a seed" if self.seeds > 1 else ""),
+                f"samples/s         {self.samples_per_s:,.0f}"
+                + (" all seeds" if self.seeds > 1 else ""),
             ]
         if self.flops_per_step is not None:
             lines.append(f"GFLOP per step    {self.flops_per_step / 1e9:.2f}  (XLA cost analysis)")
@@ -73,25 +77,37 @@ def _flops(compiled) -> float | None:
     return float(analysis["flops"])
 
 
-def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenchmark:
+def bench_update(
+    config: Config, steps: int = 50, warmup: int = 5, seeds: int = 1
+) -> UpdateBenchmark:
     """Times the jitted update of `config` on a fixed random batch already on the device.
 
     With `steps=0` it only compiles (from shapes, allocating nothing) and reports the FLOPs per
     step, which is how the `gpu` and `paper` presets are costed on a machine that cannot run them.
+    With `seeds` > 1 the update is vmapped over that many runs (seeds config.seed, +1, ...), each
+    with its own state and batch: whether several seeds train faster in one program.
     """
     update = learner.make_update(config)
     k = config.train.steps_per_call
 
-    def batches():  # K steps a call take K batches stacked on a leading axis
-        one = learner.random_batch(config)
-        return one if k == 1 else jax.tree.map(lambda x: np.stack([x] * k), one)
+    def one_run(seed: int):  # K steps a call take K batches stacked on a leading axis
+        run = dataclasses.replace(config, seed=config.seed + seed)
+        batch = learner.random_batch(config, seed)
+        batch = batch if k == 1 else jax.tree.map(lambda x: np.stack([x] * k), batch)
+        return learner.create_train_state(run, learner.random_params(run)), batch
 
+    def runs():
+        if seeds == 1:
+            return one_run(0)
+        each = [one_run(s) for s in range(seeds)]
+        return jax.tree.map(lambda *x: np.stack(x), *each)
+
+    if seeds > 1:
+        update = jax.jit(jax.vmap(update))
     if steps == 0:
-        state = checkpoints.abstract_state(config)
-        batch = jax.eval_shape(batches)
+        state, batch = jax.eval_shape(runs)
     else:
-        state = learner.create_train_state(config, learner.random_params(config))
-        batch = jax.device_put(batches())
+        state, batch = jax.device_put(runs())
     start = time.perf_counter()
     compiled = update.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
@@ -99,7 +115,7 @@ def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenc
     params = networks.param_count(config)
     size = config.train.batch_size
     if steps == 0:
-        return UpdateBenchmark(device, size, params, None, None, _flops(compiled), compile_s)
+        return UpdateBenchmark(device, size, params, None, None, _flops(compiled), compile_s, seeds)
     for _ in range(warmup):
         state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
@@ -110,8 +126,8 @@ def bench_update(config: Config, steps: int = 50, warmup: int = 5) -> UpdateBenc
     elapsed = time.perf_counter() - start
     # XLA's cost analysis counts a loop's body once: with K steps a call it is still one step's
     return UpdateBenchmark(
-        device, size, params, steps * k / elapsed, steps * k * size / elapsed, _flops(compiled),
-        compile_s,
+        device, size, params, steps * k / elapsed, steps * k * size * seeds / elapsed,
+        _flops(compiled), compile_s, seeds,
     )  # fmt: skip
 
 

@@ -51,7 +51,7 @@ def cmd_bench_update(args: argparse.Namespace) -> None:
         f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, "
         f"loss {config.loss.kind}, cql_alpha {config.loss.cql_alpha}, {len(config.games)} games"
     )
-    print(benchmarks.bench_update(config, steps=args.steps).report())
+    print(benchmarks.bench_update(config, steps=args.steps, seeds=args.seeds).report())
 
 
 def cmd_settings(args: argparse.Namespace) -> None:
@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(update)
     update.add_argument(
         "--steps", type=int, default=50, help="timed gradient steps (0: compile, report FLOPs)"
+    )
+    update.add_argument(
+        "--seeds", type=int, default=1, help="runs updated at once in one vmapped program"
     )
     update.set_defaults(func=cmd_bench_update)
 

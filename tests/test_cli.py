@@ -14,6 +14,10 @@ def test_bench_update_prints_speed_and_flops(capsys):
     out = capsys.readouterr().out
     for label in ("gradient steps/s", "samples/s", "GFLOP per step", "achieved GFLOP/s"):
         assert label in out
+    args = ["--seeds", "2", "--set", "train.steps_per_call=2"]
+    assert cli.main(["bench", "update", "--preset", "smoke", "--steps", "2", *args]) == 0
+    out = capsys.readouterr().out
+    assert "2 in one vmapped update" in out and "steps/s" in out
 
 
 def test_params_table_lists_every_encoder(capsys):
