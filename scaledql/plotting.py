@@ -259,18 +259,21 @@ def ablation_pairs(rows: list[tuple[str, str, float, str, float | None]], ylabel
 
 
 def behaviour_curves(
-    ours: dict[str, list[tuple[float, float]]],
+    runs: dict[str, dict[str, list[tuple[float, float]]]],
     published: dict[str, list[tuple[float, float]]],
     random: dict[str, float],
 ):
-    """One panel per game: our behaviour DQN's episode returns against frames (ours[game] =
-    [(frames, mean return)]), the published curve as hollow diamonds, random play dashed."""
-    games = list(ours)
-    palette = colours(["this book's behaviour DQN", "MinAtar paper's DQN"])
-    figure, axes = plt.subplots(1, len(games), figsize=(3.0 * len(games), 2.8))
-    for ax, game in zip(np.atleast_1d(axes), games, strict=True):
-        frames, returns = zip(*ours[game], strict=True) if ours[game] else ((), ())
-        ax.plot(frames, returns, color=palette["this book's behaviour DQN"], label="this book")
+    """One panel per game (those of the first run): each run's behaviour DQN episode returns
+    against frames (runs[label][game] = [(frames, mean return)]), the published curve as hollow
+    diamonds, random play dashed."""
+    games = list(next(iter(runs.values())))
+    palette = colours([*runs, "MinAtar paper's DQN"])
+    figure, axes = plt.subplots(1, len(games), figsize=(3.0 * len(games), 2.8), squeeze=False)
+    for ax, game in zip(axes[0], games, strict=True):
+        for label, curves in runs.items():
+            if curves.get(game):
+                frames, returns = zip(*curves[game], strict=True)
+                ax.plot(frames, returns, color=palette[label], label=label)
         if published.get(game):
             px, py = zip(*published[game], strict=True)
             ax.scatter(px, py, edgecolors=palette["MinAtar paper's DQN"], label="MinAtar paper",
@@ -279,7 +282,7 @@ def behaviour_curves(
         ax.set_title(game.removeprefix("minatar/"))
         ax.set_xlabel("frames played")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
-    np.atleast_1d(axes)[0].set_ylabel("episode return")
-    np.atleast_1d(axes)[0].legend(fontsize="small")
+    axes[0, 0].set_ylabel("episode return")
+    axes[0, 0].legend(fontsize="small")
     figure.tight_layout()
     return figure

@@ -94,6 +94,16 @@ def load_collection(recipe: str, game: str, run: int) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def collection_curve(summary: dict) -> list[tuple[int, float]]:
+    """[(frames, mean episode return)] of a collection summary's learning curve, the stretches
+    in which no episode ended left out."""
+    return [
+        (row["frames"], row["mean_return"])
+        for row in summary["learning_curve"]
+        if row["mean_return"] is not None
+    ]
+
+
 def made_before(record: dict, instant: str) -> bool:
     """Whether the record was written before `instant` (an ISO date with time zone)."""
     made = datetime.datetime.fromisoformat(record["provenance"]["date"])

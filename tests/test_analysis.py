@@ -164,6 +164,15 @@ def test_compare_to_point_by_hand_and_against_the_normal_approximation():
     assert got["verdict"] == "above"
 
 
+def test_a_collection_curve_leaves_out_stretches_without_an_episode():
+    from scaledql import records
+
+    summary = {"learning_curve": [{"frames": 100, "episodes": 2, "mean_return": 1.5},
+                                  {"frames": 200, "episodes": 0, "mean_return": None},
+                                  {"frames": 300, "episodes": 1, "mean_return": 4.0}]}  # fmt: skip
+    assert records.collection_curve(summary) == [(100, 1.5), (300, 4.0)]
+
+
 def test_a_collection_is_compared_with_the_published_curve_at_its_frames():
     summary = {"frames": 5_000_000, "final_returns": [9.0, 10.0, 11.0] * 10,
                "random_returns": [0.0, 1.0] * 50}  # fmt: skip
