@@ -283,6 +283,8 @@ def behaviour_curves(
         ax.set_xlabel("frames played")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
     axes[0, 0].set_ylabel("episode return")
-    axes[0, 0].legend(fontsize="small")
-    figure.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # below the panels, where no curve runs under it
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small")
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     return figure
