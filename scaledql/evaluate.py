@@ -164,6 +164,12 @@ def twin_returns(
             size = 1 << int(live.size - 1).bit_length()
             rows = np.concatenate([live, np.full(size - live.size, live[-1])])
     bar.close()
+    capped = int((~np.asarray(carry[4])).sum())
+    if capped and progress:
+        tqdm.write(
+            f"{game}: {capped} of {episodes} episodes stopped at the "
+            f"{config.eval.max_frames:,}-step cap (eval.max_frames)"
+        )
     return np.asarray(carry[3])
 
 
