@@ -49,11 +49,14 @@ def frame_strip(frames: np.ndarray, titles: list[str]):
     return figure
 
 
-def grid_strip(grids: list[np.ndarray], titles: list[str]):
-    """grids: (10, 10, K) object grids, one panel each; a cell takes the colour of its highest
-    active channel (black when empty), as MinAtar draws its games."""
-    figure, axes = plt.subplots(1, len(grids), figsize=(1.7 * len(grids), 2.0))
-    for ax, grid, title in zip(np.atleast_1d(axes), grids, titles, strict=True):
+def grid_strip(grids: list[np.ndarray], titles: list[str], columns: int = 4):
+    """grids: (10, 10, K) object grids, one panel each, `columns` a row; a cell takes the
+    colour of its highest active channel (black when empty), as MinAtar draws its games."""
+    rows = -(-len(grids) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.flat[len(grids) :]:
+        ax.axis("off")
+    for ax, grid, title in zip(axes.flat[: len(grids)], grids, titles, strict=True):
         grid = np.asarray(grid)
         layer = np.where(grid.any(-1), grid.shape[-1] - np.argmax(grid[..., ::-1], -1), 0)
         cmap = matplotlib.colors.ListedColormap([(0, 0, 0), *sns.color_palette("cubehelix", 10)])
