@@ -395,13 +395,13 @@ def twin() -> Config:
     The five MinAtar games (10x10 object grids, `envs.minatar`), a ResNet-18 at 1/8 width with
     the grid stem (0.70M parameters), batch 64, 10,000 gradient steps (10 a jitted call) on the
     initial 20 % of each game's data (its first 1M of 5M frames, logged by the twin's online
-    DQN), 100 evaluation episodes a game (`TWIN_EVAL`). Measured on one core while a collection
-    used the other (record data/results/twin/9b288175cfce.json): training 5 min 20 s at 31
-    steps/s, evaluation 5 min 42 s (4 of them Seaquest, whose greedy policy mostly waits at the
-    surface until the 10,000-step cap), 11.3 minutes in all: over the 5-minute goal. It learns
-    too little: below its behaviour data in all five games, near random play in four (Freeway
-    15.9 against the data's 42.3). Collecting the five games' data once takes about 10 minutes a
-    game on idle cores.
+    DQN), 100 evaluation episodes a game (`TWIN_EVAL`). Measured on 2 idle CPU cores (record
+    data/results/twin/9b288175cfce.json): training 4.0 min at 42-50 steps/s, evaluation 3.5 min
+    (most of it Seaquest, where 24 of 100 greedy episodes wait at the surface until the
+    10,000-step cap), 7.7 minutes in all: over the 5-minute goal. It learns too little: below
+    its behaviour data in all five games, near random play in four (Freeway 15.9 against the
+    data's 42.3); at 50,000 steps only Breakout learns (README, "The MinAtar twin"). Collecting
+    the five games' data once takes about 10 minutes a game on idle cores.
     """
     return Config(
         name="twin",
