@@ -144,14 +144,14 @@ def twin_returns(
     from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
 
     game_id = config.games.index(head or game)
-    step = _twin_stepper(game, mode, config.eval.sticky_action_prob, epsilon)
+    reset, step = _twin_player(game, mode, config.eval.sticky_action_prob, epsilon)
     forward = _forward_rows(config, episodes)
     valid = jnp.asarray(networks.action_masks(config.games)[game_id][: envs.num_actions(game)])
-    rows = np.arange(episodes)  # the episodes the forward pass plays (the last may repeat)
-    carry = _twin_reset(game, mode, config.eval.sticky_action_prob)(jax.random.key(seed), episodes)
+    rows = jnp.arange(episodes)  # the episodes the forward pass plays (the last may repeat)
+    carry = reset(jax.random.key(seed), episodes)
     bar = tqdm(total=episodes, desc=f"evaluate {game}", leave=False, disable=not progress)
     for steps in itertools.count(1):
-        q = forward(params, carry[0], jnp.asarray(rows), game_id)
+        q = forward(params, carry[0], rows, game_id)
         carry = step(carry, q[:, : len(valid)], valid)
         if steps % 50 and steps < config.eval.max_frames:
             continue
@@ -162,7 +162,7 @@ def twin_returns(
             break
         if live.size <= len(rows) // 4:
             size = 1 << int(live.size - 1).bit_length()
-            rows = np.concatenate([live, np.full(size - live.size, live[-1])])
+            rows = jnp.asarray(np.concatenate([live, np.full(size - live.size, live[-1])]))
     bar.close()
     capped = int((~np.asarray(carry[4])).sum())
     if capped and progress:
@@ -192,8 +192,11 @@ def _forward_rows(config: Config, episodes: int):
 
 
 @functools.lru_cache(maxsize=16)
-def _twin_reset(game: str, mode, sticky_action_prob: float):
-    """`reset(key, episodes) -> carry` = (obs, env state, key, returns, done) of a batch."""
+def _twin_player(game: str, mode, sticky_action_prob: float, epsilon: float):
+    """The jitted `(reset, step)` of a batch of `game`'s environments:
+    `reset(key, episodes) -> carry` = (obs, env state, key, returns, done), and
+    `step(carry, q, valid) -> carry`, epsilon-greedy actions from q (B, A) among the valid
+    actions, one environment step; a finished episode's return stays as it ended."""
     env = envs.minatar.TwinEnv(game, mode, sticky_action_prob)
 
     @functools.partial(jax.jit, static_argnums=1)
@@ -201,15 +204,6 @@ def _twin_reset(game: str, mode, sticky_action_prob: float):
         reset_key, key = jax.random.split(key)
         obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
         return obs, state, key, jnp.zeros(episodes), jnp.zeros(episodes, bool)
-
-    return reset
-
-
-@functools.lru_cache(maxsize=16)
-def _twin_stepper(game: str, mode, sticky_action_prob: float, epsilon: float):
-    """`step(carry, q, valid) -> carry`: epsilon-greedy actions from q (B, A) among the valid
-    actions, one environment step; a finished episode's return stays as it ended."""
-    env = envs.minatar.TwinEnv(game, mode, sticky_action_prob)
 
     @jax.jit
     def step(carry, q, valid):
@@ -226,4 +220,4 @@ def _twin_stepper(game: str, mode, sticky_action_prob: float, epsilon: float):
         returns = returns + jnp.where(done, 0.0, reward)
         return obs, state, key, returns, done | terminal | truncated
 
-    return step
+    return reset, step

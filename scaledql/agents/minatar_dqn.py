@@ -56,8 +56,6 @@ BEHAVIOUR_SETTINGS = (
     "online.epsilon_final=0.01",
     "online.update_period=4",
     "online.replay_capacity=100000",
-    "eval.sticky_action_prob=0.1",
-    "eval.max_frames=10000",
 )
 # The MinAtar paper's own DQN (Young & Tian 2019, its examples/dqn.py), where it differs from
 # the settings above: one gradient step a frame, a 128-unit hidden layer, a target copy every
@@ -85,9 +83,9 @@ def behaviour_config(
     learn=False gives the `random` behaviour: epsilon stays 1 and no gradient step is taken."""
     settings = [f"games={game}", f"seed={seed}", *BEHAVIOUR_SETTINGS, *overrides]
     never = [] if learn else [f"online.warmup={2**31 - 1}"]
-    return configs.override(
-        configs.preset("smoke"), [*settings, f"online.replay_capacity={capacity}", *never]
-    )
+    # evaluated as the twin's runs are (its sticky actions and episode cap)
+    base = dataclasses.replace(configs.preset("smoke"), eval=configs.TWIN_EVAL)
+    return configs.override(base, [*settings, f"online.replay_capacity={capacity}", *never])
 
 
 class Carry(flax.struct.PyTreeNode):
