@@ -43,6 +43,38 @@ def estimates(records: list[dict], kind: str = "human", seed: int = 0) -> dict:
     return scores.aggregate({"run": matrix}, seed=seed)["run"]
 
 
+def reference_normalized(
+    records: list[dict], references: dict[str, tuple[float, float]]
+) -> tuple[list[str], np.ndarray]:
+    """The games of `references` and each record's mean return on them, normalised per game as
+    (mean - low) / (high - low) with (low, high) = references[game]: (runs, games), one row per
+    record (a training seed), as rliable takes its runs. The twin's references are random play
+    (0) and the final online DQN of the data's run (1)."""
+    games = list(references)
+    rows = [
+        [(r["scores"][g]["mean_return"] - references[g][0]) / (references[g][1] - references[g][0])
+         for g in games]
+        for r in records
+    ]  # fmt: skip
+    return games, np.array(rows, float).reshape(len(records), len(games))
+
+
+def seed_comparison(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
+    """Method X against method Y over training seeds and games, as rliable compares them.
+
+    x: (runs_x, games), y: (runs_y, games) normalised scores. Returns {"x", "y": {metric:
+    (point, low, high)} (IQM, median, mean with 95 % stratified-bootstrap intervals),
+    "improvement": (point, low, high) of the probability that X beats Y on a game, "verdict":
+    `compare` of the two IQMs}.
+    """
+    estimates = scores.aggregate({"x": x, "y": y}, seed=seed)
+    return {
+        **estimates,
+        "improvement": scores.probability_of_improvement(x, y, seed=seed),
+        "verdict": compare(estimates["x"]["IQM"], estimates["y"]["IQM"]),
+    }
+
+
 def compare(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
     """Where estimate a lies against estimate b, each a (point, low, high) as `estimates` gives
     it: "above" or "below" only when the two 95 % intervals do not overlap, a strict test (for

@@ -258,16 +258,29 @@ def cmd_records(args: argparse.Namespace) -> None:
         )
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """K/N of `--shard`: this process trains the planned runs whose index is K modulo N."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise argparse.ArgumentTypeError(
+            f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/2"
+        )
+    return int(k), int(n)
+
+
 def cmd_runs(args: argparse.Namespace) -> None:
     planned = experiments.book_runs(args.preset, args.seed)
+    k, n = args.shard
     missing = []
-    for chapter, label, config in planned:
-        if records.load_record(config) is None:
+    for i, (chapter, label, config) in enumerate(planned):
+        absent = records.load_record(config) is None
+        if absent and i % n == k:
             missing.append(config)
-        state = "missing " if missing and missing[-1] is config else "recorded"
+        state = "missing " if absent else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
         print(f"{state} {run} {configs.command(config)}")
-    print(f"{len(planned) - len(missing)} of {len(planned)} runs recorded at preset {args.preset}")
+    recorded = sum(records.load_record(c) is not None for _, _, c in planned)
+    print(f"{recorded} of {len(planned)} runs recorded at preset {args.preset}")
     for i, config in enumerate(missing if args.train else [], 1):
         print(f"training {i}/{len(missing)}: {configs.command(config)}", flush=True)
         pipeline.run_or_load(config)
@@ -384,9 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_data_stats)
 
     runs = commands.add_parser("runs", help="every run the book needs at a preset, and its state")
-    runs.add_argument("--preset", default="cpu", help="one of: smoke, cpu, gpu, paper")
+    runs.add_argument(
+        "--preset", default="cpu", help="one of: smoke, cpu, gpu, paper, twin-smoke, twin, twin-gpu"
+    )
     runs.add_argument("--seed", type=int, default=0)
     runs.add_argument("--train", action="store_true", help="train the missing runs, in order")
+    runs.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="with --train, train only every N-th planned run from the K-th (0-based), so that N "
+        "processes, one a core, share the work: --shard 0/2 and --shard 1/2",
+    )
     runs.set_defaults(func=cmd_runs)
 
     book_cmd = commands.add_parser("book", help="execute the chapters (papermill), build the book")

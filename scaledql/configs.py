@@ -420,6 +420,21 @@ def twin() -> Config:
     )
 
 
+def twin_smoke() -> Config:
+    """The twin's CI scale: two MinAtar games, the `smoke` network and steps, data logged by
+    the twin's DQN for 3,000 frames a game (its first frames, so near-random play), 5
+    evaluation episodes of at most 2,000 steps. Every twin section of the book runs at it in a
+    few minutes on 2 CPU cores; its numbers are meaningless.
+    """
+    return dataclasses.replace(
+        smoke(),
+        name="twin-smoke",
+        games=("minatar/Breakout", "minatar/Asterix"),
+        data=DataConfig(subset="all", steps_per_game=3_000, capacity=1_000),
+        eval=dataclasses.replace(TWIN_EVAL, episodes=5, max_frames=2_000),
+    )
+
+
 def twin_gpu() -> Config:
     """The MinAtar twin on one GPU: a full-width ResNet-34 (with the grid stem) in bfloat16,
     batch 256, 100k gradient steps on the same data as `twin`, 200 evaluation episodes a game.
@@ -442,6 +457,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "cpu": cpu,
     "gpu": gpu,
     "paper": paper,
+    "twin-smoke": twin_smoke,
     "twin": twin,
     "twin-gpu": twin_gpu,
 }

@@ -159,7 +159,7 @@ def provenance(config: Config, wall_times: dict, code: dict) -> dict:
 
 def scale(preset: str) -> str:
     """What a record's numbers can be read as, by the preset that made them."""
-    if preset == "smoke":
+    if preset in ("smoke", "twin-smoke"):
         return "smoke test: numbers are meaningless"
     return "the paper's scale" if preset == "paper" else f"reduced scale ({preset})"
 

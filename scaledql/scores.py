@@ -137,6 +137,26 @@ def aggregate(score_dict: dict[str, np.ndarray], reps: int = 2000, seed: int = 0
     }
 
 
+def probability_of_improvement(
+    x: np.ndarray, y: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(point, low, high): rliable's probability that a run of X scores above a run of Y on a
+    game, averaged over games, with its 95 % stratified-bootstrap interval (runs of X and of Y
+    resampled independently within each game). x: (runs_x, games), y: (runs_y, games)."""
+    from rliable import library as rly  # lazily, as in `aggregate`
+    from rliable import metrics
+
+    with warnings.catch_warnings(), _global_numpy_seed(seed):
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        points, intervals = rly.get_interval_estimates(
+            {"x,y": [np.asarray(x, float), np.asarray(y, float)]},
+            metrics.probability_of_improvement,
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
+    return float(points["x,y"]), *(float(v) for v in np.ravel(intervals["x,y"]))
+
+
 def performance_profiles(
     score_dict: dict[str, np.ndarray], taus: np.ndarray, reps: int = 2000, seed: int = 0
 ):

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline",),  # the one module that wires the steps together
     ("experiments",),  # each chapter's runs, with the paper's claims
     ("plotting", "report"),  # figures and the text beside them
+    ("findings",),  # each claim's results and verdicts from the records; the glance table
     ("benchmarks", "book", "cli"),
 )
 LAYER_OF = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}

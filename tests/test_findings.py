@@ -1,0 +1,105 @@
+"""The findings and the results-at-a-glance table, from hand-made records whose verdicts are
+known by construction: runs far apart give above/below, identical runs level."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scaledql import configs, experiments, findings, records
+
+GAMES = ("minatar/Breakout", "minatar/Asterix")
+REFERENCES = {game: (0.0, 10.0) for game in GAMES}  # random play 0, final DQN 10
+
+
+def record(config, mean_returns: dict, behaviour: dict, episodes: int = 4) -> dict:
+    """A record with `episodes` returns a game spread by +-1 around the given means."""
+    spread = np.linspace(-1, 1, episodes)
+    return {
+        "config": configs.to_dict(config),
+        "config_hash": configs.config_hash(config),
+        "scores": {
+            g: {"mean_return": float(m), "returns": list(m + spread), "human_normalized": None}
+            for g, m in mean_returns.items()
+        },
+        "data": {"behaviour_mean_return": behaviour},
+        "provenance": {"date": "2026-12-01T00:00:00+00:00", "command": configs.command(config)},
+    }
+
+
+def study(sql_means: list[float], bc_means: list[float], behaviour: float) -> dict:
+    """One dataset's records: a Scaled QL and a BC run per seed, the same mean in each game."""
+    config = configs.preset("twin-smoke")
+    data = dict.fromkeys(GAMES, behaviour)
+    return {
+        "Scaled QL": [record(config, dict.fromkeys(GAMES, m), data) for m in sql_means],
+        "BC": [record(config, dict.fromkeys(GAMES, m), data) for m in bc_means],
+    }
+
+
+def test_twin_comparisons_give_the_verdicts_built_into_the_records():
+    result = findings.twin_multi_game(
+        {
+            experiments.MULTI_GAME_DATA: study([8, 8.5, 9], [2, 2.5, 3], behaviour=5),
+            experiments.NEAR_OPTIMAL_DATA: study([4, 5, 6], [4, 5, 6], behaviour=9),
+        },
+        REFERENCES,
+    )
+    sub = result[experiments.MULTI_GAME_DATA]
+    assert sub["behaviour data"]["verdict"] == "above" and sub["BC"]["verdict"] == "above"
+    # the IQM of normalised scores: Scaled QL's middle seed 8.5 of 10, the data's 5 of 10
+    assert sub["BC"]["x"]["IQM"][0] == pytest.approx(0.85)
+    assert sub["behaviour data"]["y"]["IQM"][0] == pytest.approx(0.5)
+    assert sub["BC"]["improvement"] == (1.0, 1.0, 1.0)  # every seed above every BC seed
+    near = result[experiments.NEAR_OPTIMAL_DATA]
+    assert near["BC"]["verdict"] == "level" and near["BC"]["improvement"][0] == 0.5
+    assert near["behaviour data"]["verdict"] == "below"
+
+    rows = findings.multi_game_findings(result, ale=None)
+    verdicts = {row.claim: row.verdict for row in rows}
+    assert verdicts == {
+        f"Scaled QL above its data, {experiments.MULTI_GAME_DATA}": "agrees",
+        f"Scaled QL above BC, {experiments.MULTI_GAME_DATA}": "agrees",
+        # the paper puts Scaled QL above its near-optimal data (114.1 vs 93.5): below disagrees
+        f"Scaled QL above its data, {experiments.NEAR_OPTIMAL_DATA}": "disagrees",
+        # and only "not below" DT on it (114.1 vs 111.8): level agrees
+        f"Scaled QL above BC, {experiments.NEAR_OPTIMAL_DATA}": "agrees",
+    }
+    assert rows[0].paper.startswith("77.8 vs 51")
+
+
+def test_the_glance_table_links_each_claim_to_its_chapter_and_marks_missing_runs():
+    rows = findings.multi_game_findings(None, ale=None)
+    table = findings.glance_table(rows).splitlines()
+    assert table[0].startswith("| claim | the paper | the twin")
+    assert len(table) == 2 + len(rows) == 6
+    assert all("(04_multi_game.ipynb)" in line and findings.NOT_RUN in line for line in table[2:])
+    assert all(line.endswith("| **cannot tell** |") for line in table[2:])
+
+
+def test_load_multi_game_reads_the_records_a_preset_made(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
+    planned = experiments.twin_multi_game("twin-smoke")
+    first = planned[experiments.MULTI_GAME_DATA]["Scaled QL"][0]
+    for game in first.games:
+        path = records.collection_path("dqn-3000-1000", game, 1)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"random_returns": [0.0, 0.0], "final_returns": [10.0]}))
+    for methods in planned.values():
+        for method, seeds in methods.items():
+            for config in seeds:
+                mean = 9.0 + 0.1 * config.seed if method == "Scaled QL" else 1.0 + 0.1 * config.seed
+                made = record(config, dict.fromkeys(config.games, mean), dict.fromkeys(GAMES, 3.0))
+                records.write_record(made, records.record_path(config))
+    rows = findings.load_multi_game("smoke")
+    assert [row.verdict for row in rows] == ["agrees"] * 4
+    assert all(row.ale == "" for row in rows)  # no ALE smoke records in this results folder
+    records.record_path(first).unlink()
+    assert {row.twin for row in findings.load_multi_game("smoke")} == {findings.NOT_RUN}
+
+
+def test_missing_collection_summaries_name_the_file_and_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="scaledql train --preset twin-smoke"):
+        findings.twin_references(configs.preset("twin-smoke"))
