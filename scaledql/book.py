@@ -38,7 +38,8 @@ class ChapterFailed(RuntimeError):
 
 
 def chapter_names(root: pathlib.Path = REPO_ROOT) -> list[str]:
-    """The executed chapters `_toc.yml` lists, in order (without the statistics page)."""
+    """The executed pages `_toc.yml` lists, its root first, in order (without the statistics
+    page)."""
     import yaml  # the `book` extra's packages are imported only where the book is built
 
     def files(entry) -> list[str]:
@@ -49,7 +50,7 @@ def chapter_names(root: pathlib.Path = REPO_ROOT) -> list[str]:
         return found
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    names = [pathlib.PurePosixPath(f) for f in files(toc)]
+    names = [pathlib.PurePosixPath(f) for f in [toc["root"], *files(toc)]]
     return [
         n.name for n in names if n.parent == pathlib.PurePosixPath(EXECUTED.as_posix())
         and n.name != STATISTICS_PAGE
@@ -97,8 +98,40 @@ def execute_chapter(name: str, parameters: dict, root: pathlib.Path = REPO_ROOT)
         ) from None
     finally:
         converted.unlink(missing_ok=True)
-    running.replace(output)
+    with open(running) as f:
+        executed = nbformat.read(f, as_version=4)
+    merge_injected_parameters(executed)
+    with atomic_file(output, "w") as f:
+        nbformat.write(executed, f)
+    running.unlink()
     return time.perf_counter() - started
+
+
+def merge_injected_parameters(notebook) -> None:
+    """Shows a chapter's parameters once: the values papermill injected replace the defaults
+    in the cell tagged `parameters` (its comments kept), and papermill's own cell is dropped.
+
+    Both cells ran, in order, so the merged cell states exactly what the chapter ran with.
+    """
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    if not injected or not tagged:
+        return
+    values = {}
+    for line in injected[0].source.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep and name.isidentifier():
+            values[name] = value.strip()
+    lines = []
+    for line in tagged[0].source.splitlines():
+        name, sep, rest = line.partition(" = ")
+        if sep and name in values:
+            comment = rest[rest.index("  #") :] if "  #" in rest else ""
+            line = f"{name} = {values.pop(name)}{comment}"
+        lines.append(line)
+    lines += [f"{name} = {value}" for name, value in values.items()]  # injected, not declared
+    tagged[0].source = "\n".join(lines)
+    notebook.cells = [c for c in notebook.cells if c is not injected[0]]
 
 
 def write_statistics(rows: list[dict], parameters: dict, root: pathlib.Path = REPO_ROOT) -> None:
@@ -173,7 +206,8 @@ def run(
     _report_missing_runs(preset, seed, fresh)
     parameters = {"preset": preset, "seed": seed, "fresh": fresh, "since": records.now()}
     rows = []
-    for i, name in enumerate(names, 1):
+    # The root page (the intro) summarises the records the chapters make: it runs last.
+    for i, name in sorted(enumerate(names, 1), key=lambda pair: pair[1] == names[0]):
         if only and name not in only:
             continue
         print(f"[{i}/{len(names)}] {name}: executing at preset {preset}", flush=True)

@@ -222,6 +222,8 @@ ONLINE_SETTINGS: dict[str, tuple[str, ...]] = {
     "paper": ("online.agent_steps=750000",),
 }  # fmt: skip
 ONLINE_PRESET_VARIANTS = {"smoke": ONLINE_VARIANTS[-1:]}  # smoke plays Breakout mode 12 only
+# Fig. 8: pre-trained Scaled QL above scratch in every new mode after 3M frames (bars only).
+ONLINE_FINETUNE_CLAIM = PaperClaim("Fig. 8 (bars only)", "above")
 
 # A chapter's named knobs and the setting each one sets (see `knob_settings`).
 KNOBS = {

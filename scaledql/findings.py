@@ -13,10 +13,12 @@ import dataclasses
 
 import numpy as np
 
-from scaledql import analysis, configs, data, experiments, records, report, scores
+from scaledql import analysis, configs, data, experiments, networks, records, report, scores
 
 # `analysis.agreement`'s answers as the glance table says them
 VERDICT_WORDS = {"yes": "agrees", "no": "disagrees", "within noise": "cannot tell"}
+# `analysis.tally`'s answer to "did A beat B?" as a verdict of A against B
+TALLY_VERDICTS = {"Yes": "above", "No": "below", "Mixed": "level", "Not measurably": "level"}
 NOT_RUN = "not run yet"
 TWIN_NORMALISATION = "0: random play, 1: the final online DQN of the data's run"
 
@@ -104,18 +106,61 @@ def ale_multi_game(runs: dict[str, dict], seed: int = 0) -> dict[str, dict]:
     }
 
 
+def per_game_against(runs: list[dict], others: list[dict], seed: int = 0) -> dict[str, list[str]]:
+    """{verdict: games}: per game, the seeds' mean returns of `runs` against those of `others`
+    (`analysis.compare_episodes` with training seeds as the samples)."""
+    comparisons = {
+        game: analysis.compare_episodes(
+            [r["scores"][game]["mean_return"] for r in runs],
+            [r["scores"][game]["mean_return"] for r in others],
+            seed=seed,
+        )
+        for game in runs[0]["scores"]
+    }
+    return analysis.tally(comparisons)[1]
+
+
+def data_blind_games(by_dataset: dict[str, list[dict]]) -> list[str]:
+    """The games in which every seed's runs on the different datasets played exactly the same
+    evaluation episodes. A seed's evaluation draws the same sticky actions and exploration on
+    every dataset, so identical returns mean the same greedy play learned from different data:
+    a policy that has not yet learned from its data (in practice, one action whatever the
+    state). by_dataset: {dataset: [record of each seed, in the same seed order]}."""
+    runs = list(by_dataset.values())
+    games = runs[0][0]["scores"]
+    return [
+        game
+        for game in games
+        if all(
+            len({tuple(r[i]["scores"][game]["returns"]) for r in runs}) == 1
+            for i in range(len(runs[0]))
+        )
+    ]
+
+
+def late_rise(runs: list[dict], key: str = "q_data") -> float:
+    """How much `key` of the learning curves still rose over the second half of training: the
+    mean over runs of (last value - value at the middle row) / |last value|. Near 0 for a
+    quantity that has settled; Q-values still climbing give a large positive fraction."""
+    rises = []
+    for run in runs:
+        curve = [row[key] for row in run["learning_curve"] if row.get(key) is not None]
+        last, middle = curve[-1], curve[len(curve) // 2]
+        rises.append((last - middle) / abs(last) if last else float("nan"))
+    return float(np.mean(rises))
+
+
 def _twin_text(comparison: dict) -> str:
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    improvement = report.interval(comparison["improvement"])
     return (
-        f"IQM {report.interval(x, ' %')} vs {report.interval(y, ' %')}: "
-        f"{comparison['verdict']}; P(improvement) {improvement} %"
+        f"IQM {report.interval(x)} vs {report.interval(y)} %, "
+        f"P(better) {comparison['improvement'][0]:.2f}"
     )
 
 
-def _ale_text(comparison: dict) -> str:
+def _ale_text(comparison: dict, claim: experiments.PaperClaim) -> str:
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    return f"IQM {100 * x[0]:.1f} % vs {100 * y[0]:.1f} %: {comparison['verdict']}"
+    return _ale_cell(f"IQM {100 * x[0]:.2f} vs {100 * y[0]:.2f} %", comparison["verdict"], claim)
 
 
 def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | None) -> list[Finding]:
@@ -134,7 +179,7 @@ def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | Non
                     chapter="04_multi_game",
                     paper=_paper_text(claim),
                     twin=NOT_RUN if comparison is None else _twin_text(comparison),
-                    ale=_ale_text(ale[versus]) if ale_row else "",
+                    ale=_ale_text(ale[versus], claim) if ale_row else "",
                     verdict=_verdict(comparison, claim),
                 )
             )
@@ -142,11 +187,12 @@ def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | Non
 
 
 def _paper_text(claim: experiments.PaperClaim) -> str:
+    """The paper's numbers for a claim, or its direction where it prints none."""
     if claim.run is not None:
-        return f"{claim.run:g} vs {claim.other:g} ({claim.source})"
+        return f"{claim.run:g} vs {claim.other:g} %"
     if claim.gain is not None:
-        return f"+{claim.gain:g} % ({claim.source})"
-    return f"{claim.verdict} ({claim.source})"
+        return f"+{claim.gain:g} %"
+    return claim.verdict
 
 
 def _verdict(comparison: dict | None, claim: experiments.PaperClaim) -> str:
@@ -155,11 +201,13 @@ def _verdict(comparison: dict | None, claim: experiments.PaperClaim) -> str:
     return VERDICT_WORDS[analysis.agreement(comparison["verdict"], claim.verdict)]
 
 
-def glance_table(findings: list[Finding]) -> str:
+def glance_table(findings: list[Finding], preset: str = "cpu") -> str:
     """The intro page's table as MyST Markdown: claim (linked to its chapter) | the paper |
-    the twin | ALE cpu | verdict."""
+    the twin (at `preset`'s twin) | ALE (at `preset`) | verdict."""
+    twin = experiments.TWIN_OF[preset]
     lines = [
-        "| claim | the paper | the twin (seeds x games) | ALE `cpu` (one seed) | verdict |",
+        f"| claim | the paper | the twin, `{twin}` (seeds x games) | ALE, `{preset}` (one seed) "
+        "| verdict |",
         "| --- | --- | --- | --- | --- |",
     ]
     for f in findings:
@@ -193,3 +241,130 @@ def load_multi_game(preset: str, seed: int = 0) -> list[Finding]:
     ale_runs = {m: records.load_record(c) for m, c in experiments.multi_game(preset, seed).items()}
     ale = ale_multi_game(ale_runs, seed) if None not in ale_runs.values() else None
     return multi_game_findings(twin, ale)
+
+
+def _ale_cell(summary: str, ours: str, claim: experiments.PaperClaim) -> str:
+    return f"{summary}: {VERDICT_WORDS[analysis.agreement(ours, claim.verdict)]}"
+
+
+def scaling_findings(ale: dict[str, list[tuple[int, dict]]] | None, seed: int = 0) -> list[Finding]:
+    """The scaling chapter's rows, one per family of Fig. 6. ale: {family: [(parameters,
+    record)]} of the ALE sweep, or None; its verdict is `analysis.trend` of the IQMs."""
+    rows = []
+    for family, claim in experiments.SCALING_CLAIMS.items():
+        cell = ""
+        if ale is not None:
+            sizes = [(n, analysis.estimates([r], "human", seed)["IQM"]) for n, r in ale[family]]
+            ours = analysis.trend(sizes)
+            cell = _ale_cell(f"{analysis.TREND_WORDS[ours]} over {len(sizes)} sizes", ours, claim)
+        rows.append(
+            Finding(
+                claim=f"{family} {analysis.TREND_WORDS[claim.verdict]} with size",
+                chapter="05_scaling",
+                paper=_paper_text(claim),
+                twin=NOT_RUN,
+                ale=cell,
+                verdict=_verdict(None, claim),
+            )
+        )
+    return rows
+
+
+def ablation_findings(ale: tuple[dict, dict[str, dict]] | None, seed: int = 0) -> list[Finding]:
+    """The ablation chapter's rows: Scaled QL against each one-setting variant. ale: (the
+    Scaled QL record, {ablation: variant record}), or None; medians, as the paper's tables."""
+    rows = []
+    for name, ablation in experiments.ABLATIONS.items():
+        cell = ""
+        if ale is not None:
+            base, variants = ale
+            x = analysis.estimates([base], "human", seed)["Median"]
+            y = analysis.estimates([variants[name]], "human", seed)["Median"]
+            ours = analysis.compare(x, y)
+            cell = _ale_cell(
+                f"median {100 * x[0]:.1f} % vs {100 * y[0]:.1f} %", ours, ablation.paper
+            )
+        rows.append(
+            Finding(
+                claim=f"Scaled QL above its variant {ablation.label} ({name})",
+                chapter="06_ablations",
+                paper=_paper_text(ablation.paper),
+                twin=NOT_RUN,
+                ale=cell,
+                verdict=_verdict(None, ablation.paper),
+            )
+        )
+    return rows
+
+
+def transfer_verdict(
+    pretrained: dict[str, list[float]], scratch: dict[str, list[float]], seed: int = 0
+) -> tuple[str, str]:
+    """(answer, verdict) of "did pre-training help?" from per-game returns of the pre-trained
+    and the scratch runs: `analysis.tally` of `compare_episodes`, and its verdict word."""
+    comparisons = {
+        game: analysis.compare_episodes(pretrained[game], scratch[game], seed=seed)
+        for game in pretrained
+    }
+    answer = analysis.tally(comparisons)[0]
+    return answer, TALLY_VERDICTS[answer]
+
+
+def transfer_findings(offline: tuple | None, online: tuple | None, seed: int = 0) -> list[Finding]:
+    """The fine-tuning chapters' rows. offline, online: ({game: pre-trained returns}, {game:
+    scratch returns}) of the ALE runs, or None."""
+    offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS["Scaled QL (scratch)"]
+    claims = (
+        ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
+         "07_offline_finetuning", offline_claim, offline),
+        ("Online fine-tuning: pre-trained above scratch on new game modes",
+         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online),
+    )  # fmt: skip
+    rows = []
+    for claim_text, chapter, claim, ale in claims:
+        cell = ""
+        if ale is not None:
+            answer, ours = transfer_verdict(*ale, seed=seed)
+            cell = _ale_cell(f"helped? {answer.lower()}", ours, claim)
+        rows.append(
+            Finding(claim_text, chapter, _paper_text(claim), NOT_RUN, cell, _verdict(None, claim))
+        )
+    return rows
+
+
+def _loaded(configs_by_key: dict) -> dict | None:
+    """{key: record} of each config, or None when any has no record."""
+    found = {key: records.load_record(c) for key, c in configs_by_key.items()}
+    return None if None in found.values() else found
+
+
+def load_findings(preset: str, seed: int = 0) -> list[Finding]:
+    """Every chapter's findings from the committed records of `preset` and of its twin: what
+    the intro page's results-at-a-glance table shows."""
+    rows = load_multi_game(preset, seed)
+    points = experiments.scaling(preset, seed)
+    sweep = _loaded({i: p.config for i, p in enumerate(points)})
+    ale_sizes = None
+    if sweep is not None:
+        ale_sizes = {}
+        for i, p in enumerate(points):
+            ale_sizes.setdefault(p.family, []).append((networks.param_count(p.config), sweep[i]))
+    rows += scaling_findings(ale_sizes, seed)
+    base, variants = experiments.ablations(preset, seed)
+    found = _loaded({"base": base, **{n: c for n, (_, c) in variants.items()}})
+    rows += ablation_findings(None if found is None else (found.pop("base"), found), seed)
+    transfer = []
+    for build in (experiments.offline_finetuning, experiments.online_finetuning):
+        _, runs = build(preset, seed)
+        pre = _loaded(next(iter(runs.values())))  # the fine-tuned or pre-trained variant
+        scratch = _loaded(runs["Scaled QL (scratch)"])
+        if pre is None or scratch is None:
+            transfer.append(None)
+            continue
+        returns = {
+            kind: {k: r["scores"][r["config"]["games"][0]]["returns"] for k, r in by.items()}
+            for kind, by in (("pre", pre), ("scratch", scratch))
+        }
+        transfer.append((returns["pre"], returns["scratch"]))
+    rows += transfer_findings(*transfer, seed=seed)
+    return rows

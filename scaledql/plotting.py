@@ -87,6 +87,50 @@ def grouped_bars(values: dict[str, dict[str, float]], ylabel: str, reference: fl
     return figure
 
 
+def seed_bars(
+    values: dict[str, dict[str, list[float]]],
+    ylabel: str,
+    markers: dict[str, dict[str, float]] | None = None,
+    columns: int = 5,
+):
+    """One panel per game: a bar per series at the mean over its seeds, each seed a dot.
+
+    values[series][game]: the series' values on the game, one per training seed (a single
+    value for a series without seeds, such as the behaviour data); markers[name][game]: a
+    reference drawn as a horizontal tick across the panel (the published DQN, the final DQN).
+    """
+    markers = markers or {}
+    series = list(values)
+    games = list(next(iter(values.values())))
+    palette = colours([*series, *markers])
+    rows = -(-len(games) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.1 * columns, 2.6 * rows + 0.6), squeeze=False
+    )
+    for ax in axes.flat[len(games) :]:
+        ax.axis("off")
+    for ax, game in zip(axes.flat, games, strict=False):
+        for i, name in enumerate(series):
+            seeds = np.asarray(values[name][game], float)
+            ax.bar(i, seeds.mean(), 0.7, color=palette[name], alpha=0.8)
+            jitter = np.linspace(-0.15, 0.15, seeds.size) if seeds.size > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), seeds, s=10, color="black", zorder=3)
+        for name, by_game in markers.items():
+            if by_game.get(game) is not None:
+                ax.axhline(by_game[game], color=palette[name], linestyle="--", linewidth=1.5)
+        ax.set_xticks([])
+        ax.set_title(game.removeprefix("minatar/"), fontsize="small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[n], alpha=0.8) for n in series]
+    handles += [plt.Line2D([], [], color=palette[n], linestyle="--") for n in markers]
+    figure.legend(
+        handles, [*series, *markers], loc="lower center", ncols=3, fontsize="small", frameon=False
+    )
+    figure.tight_layout(rect=(0, 0.12 if rows == 1 else 0.06, 1, 1))
+    return figure
+
+
 def interval_estimates(
     estimates: dict[str, dict[str, tuple[float, float, float]]],
     metrics: tuple[str, ...],
@@ -121,15 +165,20 @@ def interval_estimates(
     return figure
 
 
-def performance_profiles(taus: np.ndarray, profiles: dict, intervals: dict):
-    """Fraction of (episode, game) scores above each tau, per method, with 95 % bands."""
+def performance_profiles(
+    taus: np.ndarray,
+    profiles: dict,
+    intervals: dict,
+    xlabel: str = r"Human-normalised score $\tau$",
+):
+    """Fraction of (run, game) scores above each tau, per method, with 95 % bands."""
     palette = colours(profiles)
     figure, ax = plt.subplots(figsize=(5.0, 3.2))
     for method, profile in profiles.items():
         ax.plot(taus, profile, color=palette[method], label=method, linewidth=2)
         low, high = intervals[method]
         ax.fill_between(taus, low, high, color=palette[method], alpha=0.2)
-    ax.set_xlabel(r"Human-normalised score $\tau$")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(r"Fraction of scores $> \tau$")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize="small")

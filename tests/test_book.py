@@ -17,6 +17,7 @@ PARAMETERS = {"preset", "seed", "fresh", "since"}
 
 def test_toc_lists_the_chapters_in_order_and_each_has_a_source():
     assert CHAPTERS == [
+        "intro",
         "02_data",
         "03_method",
         "04_multi_game",
@@ -65,7 +66,8 @@ def toy_book(tmp_path, chapter_source: str) -> pathlib.Path:
     """A one-chapter book in tmp_path with the repository's _config.yml."""
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "_config.yml", tmp_path)
-    shutil.copy(ROOT / "book" / "intro.md", tmp_path / "book")
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
+    (tmp_path / "book" / "intro.md").write_text("# Toy book\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n"
         "  - file: book/_executed/toy\n  - file: book/_executed/execution\n"
@@ -103,6 +105,26 @@ def test_parameters_reach_the_chapter_and_figures_survive_an_agg_backend(tmp_pat
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert (root / "_build" / "html" / "book" / "_executed" / "toy.html").exists()
     assert "toy" in (root / "book" / "_executed" / "execution.md").read_text()
+    shown = [c.source for c in executed.cells if "preset =" in c.source]
+    assert len(shown) == 1 and 'preset = "smoke"' in shown[0] and "seed = 3" in shown[0]
+
+
+def test_the_injected_parameters_replace_the_defaults_in_one_cell():
+    notebook = nbformat.v4.new_notebook()
+    declared = "preset = 'cpu'  # smoke | cpu\nseed = 0\nfresh = False  # retrain"
+    notebook.cells = [
+        nbformat.v4.new_code_cell(declared, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            '# Parameters\npreset = "smoke"\nseed = 3\nsince = "2026"\n',
+            metadata={"tags": ["injected-parameters"]},
+        ),
+        nbformat.v4.new_code_cell("print(preset)"),
+    ]
+    book.merge_injected_parameters(notebook)
+    assert [c.source for c in notebook.cells] == [
+        'preset = "smoke"  # smoke | cpu\nseed = 3\nfresh = False  # retrain\nsince = "2026"',
+        "print(preset)",
+    ]
 
 
 def test_an_unknown_preset_or_chapter_fails_before_executing(tmp_path):
@@ -117,17 +139,27 @@ def test_an_unknown_preset_or_chapter_fails_before_executing(tmp_path):
 def test_every_chapter_executes_at_smoke_with_figures_and_the_book_builds(tmp_path, monkeypatch):
     monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
     root = tmp_path / "book_copy"
     root.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_executed"))
     rows = book.run("smoke", fresh=True, root=root)  # builds with -W: any warning fails
-    assert [r["chapter"] for r in rows] == CHAPTERS
+    assert [r["chapter"] for r in rows] == [*CHAPTERS[1:], "intro"]  # the intro reads the others'
     for name in CHAPTERS:
         executed = nbformat.read(root / "book" / "_executed" / f"{name}.ipynb", as_version=4)
         outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        if name == "intro":  # the results-at-a-glance table, made from the chapters' records
+            table = [
+                o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})
+            ]
+            assert table and table[0].startswith("| claim |")
+            twin_rows = [row for row in table[0].splitlines() if "(04_multi_game.ipynb)" in row]
+            assert len(twin_rows) == 4 and not any("not run yet" in row for row in twin_rows)
+            continue
         images = [o for o in outputs if "image/png" in o.get("data", {})]
         assert images, f"{name} executed without a single figure"
         assert (root / "_build" / "html" / "book" / "_executed" / f"{name}.html").exists()
-    assert {p.parent.name for p in (tmp_path / "results").glob("*/*.json")} == {"smoke"}
+    made = {p.parent.name for p in (tmp_path / "results").glob("*/*.json")}
+    assert made == {"smoke", "twin-smoke"}

@@ -71,7 +71,9 @@ def test_twin_comparisons_give_the_verdicts_built_into_the_records():
 def test_the_glance_table_links_each_claim_to_its_chapter_and_marks_missing_runs():
     rows = findings.multi_game_findings(None, ale=None)
     table = findings.glance_table(rows).splitlines()
-    assert table[0].startswith("| claim | the paper | the twin")
+    assert table[0].startswith(
+        "| claim | the paper | the twin, `twin` (seeds x games) | ALE, `cpu`"
+    )
     assert len(table) == 2 + len(rows) == 6
     assert all("(04_multi_game.ipynb)" in line and findings.NOT_RUN in line for line in table[2:])
     assert all(line.endswith("| **cannot tell** |") for line in table[2:])
@@ -103,3 +105,54 @@ def test_missing_collection_summaries_name_the_file_and_the_command(tmp_path, mo
     monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="scaledql train --preset twin-smoke"):
         findings.twin_references(configs.preset("twin-smoke"))
+
+
+def test_per_game_verdicts_and_the_late_rise_of_q_values():
+    config = configs.preset("twin-smoke")
+    runs = [record(config, {"a": 5 + s, "b": 1.0}, {}) for s in range(3)]
+    others = [record(config, {"a": 1 + s / 10, "b": 1.0}, {}) for s in range(3)]
+    assert findings.per_game_against(runs, others) == {"above": ["a"], "below": [], "level": ["b"]}
+    for run, q in zip(
+        runs, ([0.0, 1.0, 2.0, 4.0], [0.0, 2.0, 2.0, 2.0], [1, 2, 3, 4]), strict=True
+    ):
+        run["learning_curve"] = [{"q_data": v} for v in q]
+    # (4 - 2) / 4, (2 - 2) / 2, (4 - 3) / 4: the middle row is the one at half the curve's length
+    assert findings.late_rise(runs) == pytest.approx((0.5 + 0.0 + 0.25) / 3)
+
+
+def ale_record(returns: dict[str, list[float]], behaviour: dict | None = None) -> dict:
+    config = configs.preset("smoke")
+    made = record(config, {g: float(np.mean(r)) for g, r in returns.items()}, behaviour or {})
+    for game, values in returns.items():
+        made["scores"][game]["returns"] = values
+    return made
+
+
+def test_ale_findings_say_their_own_agreement_beside_the_twins():
+    # Breakout: random 1.7, human 30.5; Pong: random -20.7, human 14.6
+    low = ale_record({"Breakout": [1.7] * 4, "Pong": [-20.7] * 4})
+    high = ale_record({"Breakout": [30.0, 31.0, 29.0, 30.5], "Pong": [14.0, 15.0, 14.5, 14.6]})
+    sizes = [(10, low), (100, high)]
+    rows = findings.scaling_findings({f: sizes for f in experiments.SCALING_CLAIMS})
+    cells = {row.claim: row.ale for row in rows}
+    assert cells["ResNet + C51 rises with size"] == "rises over 2 sizes: agrees"
+    assert cells["IMPALA + C51 does not rise with size"] == "rises over 2 sizes: disagrees"
+    assert {row.verdict for row in rows} == {"cannot tell"} and {row.twin for row in rows} == {
+        findings.NOT_RUN
+    }
+    ablations = findings.ablation_findings((high, dict.fromkeys(experiments.ABLATIONS, low)))
+    assert all(row.ale.endswith(": agrees") for row in ablations)
+    offline, online = findings.transfer_findings(
+        ({"Pong": [1.0, 2.0, 3.0]}, {"Pong": [1.0, 2.0, 3.0]}),
+        ({"Pong": [5.0, 6.0, 7.0]}, {"Pong": [0.0, 0.5, 1.0]}),
+    )
+    assert offline.ale == "helped? not measurably: cannot tell"
+    assert online.ale == "helped? yes: agrees" and offline.paper == "+45 %"
+
+
+def test_games_played_identically_on_different_data_are_named():
+    config = configs.preset("twin-smoke")
+    sub = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
+    near = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
+    near[1]["scores"]["b"]["returns"][0] += 1  # seed 1 played game b differently
+    assert findings.data_blind_games({"sub": sub, "near": near}) == ["a"]
