@@ -82,7 +82,11 @@ def grouped_bars(values: dict[str, dict[str, float]], ylabel: str, reference: fl
         ax.axhline(reference, color="0.3", linewidth=1, linestyle="--")
     ax.set_xticks(np.arange(len(games)), games, rotation=20)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small", ncols=min(len(series), 4))
+    # below the axes: inside them it covers the tallest bars
+    ax.legend(
+        fontsize="small", ncols=min(len(series), 4), loc="upper center",
+        bbox_to_anchor=(0.5, -0.3), frameon=False,
+    )  # fmt: skip
     figure.tight_layout()
     return figure
 
