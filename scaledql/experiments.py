@@ -420,16 +420,38 @@ def _width_label(width: float) -> str:
     return f"x{fractions.Fraction(width).limit_denominator(64)}"
 
 
+def twin_ablations(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
+) -> tuple[list[Config], dict[str, tuple[str, list[Config]]]]:
+    """`ablations` for each training seed: Scaled QL's seeds (the multi-game chapter's runs on
+    the initial 20 %), and for each ablation its label and one variant a seed."""
+    seeds = twin_seeds(twin_preset, "06_ablations", first_seed)
+    by_seed = [ablations(twin_preset, s, settings) for s in seeds]
+    return [base for base, _ in by_seed], {
+        name: (label, [variants[name][1] for _, variants in by_seed])
+        for name, (label, _) in by_seed[0][1].items()
+    }
+
+
 def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str, Config]]:
-    """(chapter, label, config) of every twin run the chapters load at `twin_preset`."""
+    """(chapter, label, config) of every twin run the chapters load at `twin_preset`, each
+    chapter's seed by seed, so that a study stopped part way has whole seeds of every
+    comparison."""
     multi_game_runs = twin_multi_game(twin_preset, first_seed)
-    # seed by seed, so that a study stopped part way has whole seeds of every comparison
-    return [
+    planned = [
         ("04_multi_game", f"{method}, {dataset}, seed {seeds[i].seed}", seeds[i])
         for i in range(len(twin_seeds(twin_preset, "04_multi_game")))
         for dataset, methods in multi_game_runs.items()
         for method, seeds in methods.items()
     ]
+    base, variants = twin_ablations(twin_preset, first_seed)
+    for i, config in enumerate(base):
+        planned.append(("06_ablations", f"Scaled QL, seed {config.seed}", config))
+        planned += [
+            ("06_ablations", f"{name}: {label}, seed {config.seed}", seeds[i])
+            for name, (label, seeds) in variants.items()
+        ]
+    return planned
 
 
 def book_runs(preset: str, seed: int = 0) -> list[tuple[str, str, Config]]:

@@ -270,9 +270,26 @@ def scaling_findings(ale: dict[str, list[tuple[int, dict]]] | None, seed: int = 
     return rows
 
 
-def ablation_findings(ale: tuple[dict, dict[str, dict]] | None, seed: int = 0) -> list[Finding]:
+def twin_ablations(
+    base: list[dict],
+    variants: dict[str, list[dict]],
+    references: dict[str, tuple[float, float]],
+    seed: int = 0,
+) -> dict[str, dict]:
+    """{ablation: `analysis.seed_comparison` of Scaled QL's seeds against the variant's}."""
+    _, x = analysis.reference_normalized(base, references)
+    return {
+        name: analysis.seed_comparison(x, analysis.reference_normalized(runs, references)[1], seed)
+        for name, runs in variants.items()
+    }
+
+
+def ablation_findings(
+    ale: tuple[dict, dict[str, dict]] | None, seed: int = 0, twin: dict[str, dict] | None = None
+) -> list[Finding]:
     """The ablation chapter's rows: Scaled QL against each one-setting variant. ale: (the
-    Scaled QL record, {ablation: variant record}), or None; medians, as the paper's tables."""
+    Scaled QL record, {ablation: variant record}), or None; medians, as the paper's tables.
+    twin: `twin_ablations`' result (IQMs over seeds x games), or None."""
     rows = []
     for name, ablation in experiments.ABLATIONS.items():
         cell = ""
@@ -289,9 +306,9 @@ def ablation_findings(ale: tuple[dict, dict[str, dict]] | None, seed: int = 0) -
                 claim=f"Scaled QL above its variant {ablation.label} ({name})",
                 chapter="06_ablations",
                 paper=_paper_text(ablation.paper),
-                twin=NOT_RUN,
+                twin=NOT_RUN if twin is None else _twin_text(twin[name]),
                 ale=cell,
-                verdict=_verdict(None, ablation.paper),
+                verdict=_verdict(None if twin is None else twin[name], ablation.paper),
             )
         )
     return rows
@@ -338,6 +355,18 @@ def _loaded(configs_by_key: dict) -> dict | None:
     return None if None in found.values() else found
 
 
+def _load_twin_ablations(preset: str, seed: int) -> dict[str, dict] | None:
+    """`twin_ablations` of the records of `preset`'s twin, or None while one is missing."""
+    base, variants = experiments.twin_ablations(experiments.TWIN_OF[preset], seed)
+    runs = {("Scaled QL", i): c for i, c in enumerate(base)}
+    runs |= {(n, i): c for n, (_, seeds) in variants.items() for i, c in enumerate(seeds)}
+    found = _loaded(runs)
+    if found is None:
+        return None
+    by_name = {n: [found[(n, i)] for i in range(len(base))] for n in ["Scaled QL", *variants]}
+    return twin_ablations(by_name.pop("Scaled QL"), by_name, twin_references(base[0]), seed)
+
+
 def load_findings(preset: str, seed: int = 0) -> list[Finding]:
     """Every chapter's findings from the committed records of `preset` and of its twin: what
     the intro page's results-at-a-glance table shows."""
@@ -352,7 +381,11 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
     rows += scaling_findings(ale_sizes, seed)
     base, variants = experiments.ablations(preset, seed)
     found = _loaded({"base": base, **{n: c for n, (_, c) in variants.items()}})
-    rows += ablation_findings(None if found is None else (found.pop("base"), found), seed)
+    rows += ablation_findings(
+        None if found is None else (found.pop("base"), found),
+        seed,
+        _load_twin_ablations(preset, seed),
+    )
     transfer = []
     for build in (experiments.offline_finetuning, experiments.online_finetuning):
         _, runs = build(preset, seed)

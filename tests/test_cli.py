@@ -115,3 +115,25 @@ def test_a_twin_collection_with_other_settings_records_them_and_is_not_mixed(
     assert cli.main(["collect", "--game", "Pong", "--steps", "9", "--out", str(tmp_path / "p"),
                      "--set", "online.update_period=1"]) == 2  # fmt: skip
     assert "the twin's DQN collector only" in capsys.readouterr().err
+
+
+def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, monkeypatch):
+    from scaledql import experiments, records
+
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
+    planned = experiments.book_runs("twin")
+    # chapter 4: 2 methods x 2 datasets x 5 seeds; chapter 6: 4 variants x 5 seeds (its
+    # Scaled QL seeds are chapter 4's)
+    assert len(planned) == 20 + 20
+    first = planned[0][2]
+    records.write_record({"config_hash": "x"}, records.record_path(first))  # "recorded"
+    trained = []
+    monkeypatch.setattr(cli.pipeline, "run_or_load", trained.append)
+    assert cli.main(["runs", "--preset", "twin", "--train", "--shard", "0/2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 40 runs recorded at preset twin" in out
+    # shard 0 of 2 takes the even places of the plan; the first is recorded already
+    assert trained == [config for _, _, config in planned[2::2]]
+    with pytest.raises(SystemExit):
+        cli.main(["runs", "--preset", "twin", "--shard", "2/2"])
+    assert "expected K/N with 0 <= K < N" in capsys.readouterr().err

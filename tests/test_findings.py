@@ -156,3 +156,24 @@ def test_games_played_identically_on_different_data_are_named():
     near = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
     near[1]["scores"]["b"]["returns"][0] += 1  # seed 1 played game b differently
     assert findings.data_blind_games({"sub": sub, "near": near}) == ["a"]
+
+
+def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
+    base, variants = experiments.twin_ablations("twin")
+    assert base == experiments.twin_multi_game("twin")[experiments.MULTI_GAME_DATA]["Scaled QL"]
+    assert [c.seed for c in base] == [0, 1, 2, 3, 4]
+    for name, (_, seeds) in variants.items():
+        assert [c.seed for c in seeds] == [0, 1, 2, 3, 4]
+        assert configs.override(base[0], experiments.ABLATIONS[name].settings) == seeds[0]
+    config = configs.preset("twin-smoke")
+    strong = [record(config, dict.fromkeys(GAMES, 8.0 + s / 10), {}) for s in range(3)]
+    weak = [record(config, dict.fromkeys(GAMES, 2.0 + s / 10), {}) for s in range(3)]
+    variant_runs = {n: weak if n == "TD loss" else strong for n in experiments.ABLATIONS}
+    twin = findings.twin_ablations(strong, variant_runs, REFERENCES)
+    rows = {row.claim.split("(")[-1]: row for row in findings.ablation_findings(None, twin=twin)}
+    assert rows["TD loss)"].verdict == "agrees"  # Scaled QL above MSE, as Table 1
+    assert rows["readout)"].verdict == "cannot tell"  # identical runs are level
+    # the IQMs of (8.0, 8.1, 8.2) and (2.0, 2.1, 2.2) out of 10, every seed above every seed
+    text = rows["TD loss)"].twin
+    assert text.startswith("IQM 81.0 [") and " vs 21.0 [" in text
+    assert text.endswith("P(better) 1.00")
