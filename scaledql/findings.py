@@ -152,10 +152,9 @@ def late_rise(runs: list[dict], key: str = "q_data") -> float:
 
 def _twin_text(comparison: dict) -> str:
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    return (
-        f"IQM {report.interval(x)} vs {report.interval(y)} %, "
-        f"P(better) {comparison['improvement'][0]:.2f}"
-    )
+    # the behaviour data is one point per game: its bootstrap interval is that point
+    other = f"{100 * y[0]:.1f}" if y[1] == y[2] else report.interval(y)
+    return f"IQM {report.interval(x)} vs {other} %, P(better) {comparison['improvement'][0]:.2f}"
 
 
 def _ale_text(comparison: dict, claim: experiments.PaperClaim) -> str:
@@ -298,9 +297,7 @@ def ablation_findings(
             x = analysis.estimates([base], "human", seed)["Median"]
             y = analysis.estimates([variants[name]], "human", seed)["Median"]
             ours = analysis.compare(x, y)
-            cell = _ale_cell(
-                f"median {100 * x[0]:.1f} % vs {100 * y[0]:.1f} %", ours, ablation.paper
-            )
+            cell = _ale_cell(f"median {100 * x[0]:.2f} vs {100 * y[0]:.2f} %", ours, ablation.paper)
         rows.append(
             Finding(
                 claim=f"Scaled QL above its variant {ablation.label} ({name})",

@@ -156,12 +156,15 @@ def interval_estimates(
         for y, (method, kind) in enumerate(rows):
             if kind == "ours":
                 point, low, high = (100 * v for v in estimates[method][metric])
-                ax.barh(y, high - low, left=low, height=0.6, color=palette[method], alpha=0.75)
-                ax.vlines(point, y - 0.3, y + 0.3, color="black", linewidth=1.5)
+                if high > low:  # a bar of no width would pin the axes' end to its point
+                    ax.barh(y, high - low, left=low, height=0.6, color=palette[method], alpha=0.75)
+                # a line, not vlines: it widens the axes to a point outside every bar
+                ax.plot([point, point], [y - 0.3, y + 0.3], color="black", linewidth=1.5)
             elif metric in paper[method]:
                 ax.scatter(paper[method][metric], y, edgecolors=palette[method], **PAPER_MARKER)
         ax.set_title(metric)
         ax.set_xlabel(xlabel)
+        ax.margins(x=0.08)  # a point at the end of the range stays clear of the frame
     labels = [m if kind == "ours" else f"paper: {m}" for m, kind in rows]
     np.atleast_1d(axes)[0].set_yticks(range(len(rows)), labels)
     np.atleast_1d(axes)[0].invert_yaxis()
