@@ -224,21 +224,17 @@ def glance_table(findings: list[Finding], preset: str = "cpu") -> str:
 def load_multi_game(preset: str, seed: int = 0) -> list[Finding]:
     """The multi-game chapter's findings from the records of `preset` and its twin; a study
     with a missing record reads `NOT_RUN`."""
-    twin_preset = experiments.TWIN_OF[preset]
-    planned = experiments.twin_multi_game(twin_preset, seed)
+    planned = experiments.twin_multi_game(experiments.TWIN_OF[preset], seed)
     study = {
         dataset: {m: [records.load_record(c) for c in seeds] for m, seeds in methods.items()}
         for dataset, methods in planned.items()
     }
-    complete = all(
-        r is not None for methods in study.values() for rs in methods.values() for r in rs
-    )
     twin = None
-    if complete:
-        first = next(iter(next(iter(planned.values())).values()))[0]
+    if all(None not in runs for methods in study.values() for runs in methods.values()):
+        first = planned[experiments.MULTI_GAME_DATA]["Scaled QL"][0]
         twin = twin_multi_game(study, twin_references(first), seed)
-    ale_runs = {m: records.load_record(c) for m, c in experiments.multi_game(preset, seed).items()}
-    ale = ale_multi_game(ale_runs, seed) if None not in ale_runs.values() else None
+    ale = _loaded(experiments.multi_game(preset, seed))
+    ale = None if ale is None else ale_multi_game(ale, seed)
     return multi_game_findings(twin, ale)
 
 
