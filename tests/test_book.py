@@ -1,6 +1,7 @@
 """The book: chapter sources, the papermill pipeline, and every chapter executed at `smoke`."""
 
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -52,6 +53,20 @@ def test_text_shared_by_chapters_is_written_once_and_included():
 def chapter_text(name: str) -> str:
     return (ROOT / "book" / f"{name}.md").read_text()
 
+
+
+# The percentages a page's prose may type: the dataset subsets ("the initial 20 %", "1 %
+# uniform") and the intervals' confidence level. Scores and gains come from records or from
+# data/paper/ at build time (MyST-NB's glue), so they never appear typed.
+DEFINED_PERCENTAGES = {"1", "20", "95"}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_no_score_is_typed_into_a_page_s_prose(name):
+    notebook = jupytext.read(ROOT / "book" / f"{name}.md")
+    prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    typed = set(re.findall(r"(?<![\w.`])(\d+(?:\.\d+)?) ?%", prose)) - DEFINED_PERCENTAGES
+    assert not typed, f"{name}: glue {sorted(typed)} % from data/paper/ or a record instead"
 
 def test_no_committed_source_holds_outputs():
     tracked = subprocess.run(
