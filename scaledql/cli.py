@@ -268,13 +268,21 @@ def _shard(text: str) -> tuple[int, int]:
     return int(k), int(n)
 
 
+def _shard_root(config: configs.Config) -> str:
+    """The hash of the run that `scaledql runs --shard` assigns `config` with: its own, or that
+    of the pre-trained run it starts from."""
+    return config.finetune.pretrained or configs.config_hash(config)
+
+
 def cmd_runs(args: argparse.Namespace) -> None:
     planned = experiments.book_runs(args.preset, args.seed)
     k, n = args.shard
+    # a fine-tuning run goes to its pre-trained run's shard, which trains that one first
+    roots = list(dict.fromkeys(_shard_root(c) for *_, c in planned))
     missing = []
-    for i, (chapter, label, config) in enumerate(planned):
+    for chapter, label, config in planned:
         absent = records.load_record(config) is None
-        if absent and i % n == k:
+        if absent and roots.index(_shard_root(config)) % n == k:
             missing.append(config)
         state = "missing " if absent else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"

@@ -184,11 +184,16 @@ HELD_OUT_BY_PRESET: dict[str, tuple[str, ...]] = {
 # The cpu runs are 500 times shorter (100k steps), where 1 % is 1,000 transitions, a handful
 # of episodes, so cpu takes 10 % (10k). The paper does not give the fine-tuning steps: ours
 # are assumptions, 3k at cpu (about 19 passes over the 10k transitions at batch 64).
+# The twin fine-tunes on the paper's 1 % uniform (50,000 transitions of a 5M-frame run; its
+# 3,000-frame twin-smoke runs have too few rows for 1 %) for as many steps as cpu does.
 OFFLINE_FINETUNE_SETTINGS: dict[str, tuple[str, ...]] = {
     "smoke": ("data.subset=uniform:50",),
     "cpu": ("data.subset=uniform:10", "train.num_steps=3000", "train.checkpoint_every=1000"),
     "gpu": ("data.subset=uniform:1", "train.num_steps=20000"),
     "paper": ("data.subset=uniform:1", "train.num_steps=100000"),
+    "twin-smoke": ("data.subset=uniform:50",),
+    "twin": ("data.subset=uniform:1", "train.num_steps=3000", "train.checkpoint_every=1000"),
+    "twin-gpu": ("data.subset=uniform:1", "train.num_steps=20000"),
 }
 # Fig. 7: the fine-tuned encoder against scratch, and against the other pre-training methods
 # (DT, BC, CPC, MAE; not rebuilt here), as relative gains in DQN-normalised score.
@@ -325,13 +330,18 @@ def _finetuning_source(preset: str, seed: int, settings: Iterable[str], games) -
 
 
 def offline_finetuning(
-    preset: str, seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
+    preset: str,
+    seed: int = 0,
+    settings: Iterable[str] = (),
+    tuning: Iterable[str] = (),
+    held_out: tuple[str, ...] | None = None,
 ) -> tuple[Config, dict[str, dict[str, Config]]]:
     """The pre-trained run, and for each variant of Fig. 7 one run per held-out game.
 
     settings change the pre-trained run (and so every fine-tuning run's network); tuning
-    changes only the fine-tuning runs, after the preset's `OFFLINE_FINETUNE_SETTINGS`."""
-    games = HELD_OUT_BY_PRESET[preset]
+    changes only the fine-tuning runs, after the preset's `OFFLINE_FINETUNE_SETTINGS`.
+    held_out: the games to fine-tune on; None for the preset's `HELD_OUT_BY_PRESET`."""
+    games = HELD_OUT_BY_PRESET[preset] if held_out is None else held_out
     source = _finetuning_source(preset, seed, settings, games)
     base = configs.override(source, [*OFFLINE_FINETUNE_SETTINGS[preset], *tuning])
     source_hash = configs.config_hash(source)
@@ -394,6 +404,13 @@ TWIN_SMOKE_SEEDS = 2
 TWIN_DATASETS: dict[str, str] = {MULTI_GAME_DATA: "initial:20", NEAR_OPTIMAL_DATA: "all"}
 
 
+def twin_trained_by_chapters(twin_preset: str, train: bool | None = None) -> bool:
+    """Whether a chapter trains its missing twin runs: as `train` says, and by default only at
+    twin-smoke. At the other twin presets a study takes hours, so `scaledql runs --preset P
+    --train` makes it and the chapters read the whole seeds it has recorded."""
+    return twin_preset == "twin-smoke" if train is None else train
+
+
 def twin_seeds(twin_preset: str, chapter: str, first: int = 0) -> list[int]:
     """The training seeds of a chapter's twin runs: `TWIN_SEEDS[chapter]` of them from `first`
     (`TWIN_SMOKE_SEEDS` at twin-smoke)."""
@@ -433,6 +450,38 @@ def twin_ablations(
     }
 
 
+def twin_offline_finetuning(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
+) -> dict[str, list[tuple[Config, dict[str, Config]]]]:
+    """Fig. 7 leave-one-out on the twin: {held-out game: [(the run pre-trained on the other
+    games, {variant: the fine-tuning run on the held-out game}) for each training seed]}, every
+    game held out in turn. settings and tuning as in `offline_finetuning`."""
+    games = configs.preset(twin_preset).games
+    out = {}
+    for game in games:
+        others = "games=" + ",".join(g for g in games if g != game)
+        out[game] = []
+        for s in twin_seeds(twin_preset, "07_offline_finetuning", first_seed):
+            source, runs = offline_finetuning(
+                twin_preset, s, [*settings, others], tuning, held_out=(game,)
+            )
+            out[game].append((source, {v: by_game[game] for v, by_game in runs.items()}))
+    return out
+
+
+def twin_transfer_runs(
+    plan: dict[str, list[tuple[Config, dict[str, Config]]]],
+) -> dict[tuple[str, str], list[Config]]:
+    """{(held-out game, variant): [fine-tuning config of each seed]} of a
+    `twin_offline_finetuning` plan, as `records.whole_seeds` and `pipeline.seed_records` take
+    a study."""
+    return {
+        (game, variant): [variants[variant] for _, variants in by_seed]
+        for game, by_seed in plan.items()
+        for variant in by_seed[0][1]
+    }
+
+
 def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str, Config]]:
     """(chapter, label, config) of every twin run the chapters load at `twin_preset`, each
     chapter's seed by seed, so that a study stopped part way has whole seeds of every
@@ -451,6 +500,17 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
             ("06_ablations", f"{name}: {label}, seed {config.seed}", seeds[i])
             for name, (label, seeds) in variants.items()
         ]
+    transfer = twin_offline_finetuning(twin_preset, first_seed)
+    for i in range(len(twin_seeds(twin_preset, "07_offline_finetuning"))):
+        for game, by_seed in transfer.items():
+            source, variants = by_seed[i]
+            planned.append(
+                ("07_offline_finetuning", f"pre-trained without {game}, seed {source.seed}", source)
+            )
+            planned += [
+                ("07_offline_finetuning", f"{variant}, {game}, seed {source.seed}", config)
+                for variant, config in variants.items()
+            ]
     return planned
 
 

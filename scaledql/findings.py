@@ -120,13 +120,14 @@ def per_game_against(runs: list[dict], others: list[dict], seed: int = 0) -> dic
     return analysis.tally(comparisons)[1]
 
 
-def data_blind_games(by_dataset: dict[str, list[dict]]) -> list[str]:
-    """The games in which every seed's runs on the different datasets played exactly the same
-    evaluation episodes. A seed's evaluation draws the same sticky actions and exploration on
-    every dataset, so identical returns mean the same greedy play learned from different data:
-    a policy that has not yet learned from its data (in practice, one action whatever the
-    state). by_dataset: {dataset: [record of each seed, in the same seed order]}."""
-    runs = list(by_dataset.values())
+def identical_play_games(by_group: dict[str, list[dict]]) -> list[str]:
+    """The games in which, seed by seed, every group's runs played exactly the same evaluation
+    episodes. A seed's evaluation draws the same sticky actions and exploration in every run,
+    so identical returns mean the same greedy play from different data (groups: datasets) or
+    different settings (groups: ablation variants): a policy that has not yet learned from what
+    differs (in practice, one action whatever the state). by_group: {group: [record of each
+    seed, in the same seed order]}."""
+    runs = list(by_group.values())
     games = runs[0][0]["scores"]
     return [
         game
@@ -154,7 +155,11 @@ def _twin_text(comparison: dict) -> str:
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
     # the behaviour data is one point per game: its bootstrap interval is that point
     other = f"{100 * y[0]:.1f}" if y[1] == y[2] else report.interval(y)
-    return f"IQM {report.interval(x)} vs {other} %, P(better) {comparison['improvement'][0]:.2f}"
+    seeds = comparison["runs"][0]
+    return (
+        f"IQM {report.interval(x)} vs {other} %, P(better) {comparison['improvement'][0]:.2f}, "
+        f"{seeds} seed{'s' if seeds > 1 else ''}"
+    )
 
 
 def _ale_text(comparison: dict, claim: experiments.PaperClaim) -> str:
@@ -195,7 +200,8 @@ def _paper_text(claim: experiments.PaperClaim) -> str:
 
 
 def _verdict(comparison: dict | None, claim: experiments.PaperClaim) -> str:
-    if comparison is None:
+    # one seed says nothing of the spread over seeds, even where the paper claims only "level"
+    if comparison is None or comparison["runs"][0] < 2:
         return VERDICT_WORDS["within noise"]
     return VERDICT_WORDS[analysis.agreement(comparison["verdict"], claim.verdict)]
 
@@ -225,12 +231,10 @@ def load_multi_game(preset: str, seed: int = 0) -> list[Finding]:
     """The multi-game chapter's findings from the records of `preset` and its twin; a study
     with a missing record reads `NOT_RUN`."""
     planned = experiments.twin_multi_game(experiments.TWIN_OF[preset], seed)
-    study = {
-        dataset: {m: [records.load_record(c) for c in seeds] for m, seeds in methods.items()}
-        for dataset, methods in planned.items()
-    }
+    found = records.whole_seeds({(d, m): c for d, ms in planned.items() for m, c in ms.items()})
+    study = {d: {m: found[(d, m)] for m in ms} for d, ms in planned.items()}
     twin = None
-    if all(None not in runs for methods in study.values() for runs in methods.values()):
+    if found[(experiments.MULTI_GAME_DATA, "Scaled QL")]:
         first = planned[experiments.MULTI_GAME_DATA]["Scaled QL"][0]
         twin = twin_multi_game(study, twin_references(first), seed)
     ale = _loaded(experiments.multi_game(preset, seed))
@@ -320,24 +324,74 @@ def transfer_verdict(
     return answer, TALLY_VERDICTS[answer]
 
 
-def transfer_findings(offline: tuple | None, online: tuple | None, seed: int = 0) -> list[Finding]:
+FINE_TUNED, FROZEN, SCRATCH = experiments.OFFLINE_VARIANTS
+
+
+def twin_transfer(
+    study: dict[str, dict[str, list[dict]]],
+    references: dict[str, tuple[float, float]],
+    seed: int = 0,
+) -> dict[str, dict]:
+    """{versus: `analysis.seed_comparison` of the fine-tuned encoder's seeds against those of
+    versus (scratch, frozen)}, each held-out game a column of the score matrices.
+    study: {held-out game: {variant: [record of each seed, in the same seed order]}}."""
+    games = list(study)
+
+    def scores_of(variant: str) -> np.ndarray:  # (seeds, held-out games)
+        columns = [
+            analysis.reference_normalized(study[g][variant], {g: references[g]})[1][:, 0]
+            for g in games
+        ]
+        return np.stack(columns, axis=1)
+
+    tuned = scores_of(FINE_TUNED)
+    return {v: analysis.seed_comparison(tuned, scores_of(v), seed) for v in (SCRATCH, FROZEN)}
+
+
+def held_out_against(
+    study: dict[str, dict[str, list[dict]]], variant: str, versus: str, seed: int = 0
+) -> dict[str, list[str]]:
+    """{verdict: held-out games}: `per_game_against` of `variant`'s seeds against `versus`'s
+    on each held-out game of a `twin_transfer` study."""
+    out: dict[str, list[str]] = {}
+    for runs in study.values():
+        for verdict, games in per_game_against(runs[variant], runs[versus], seed).items():
+            out.setdefault(verdict, []).extend(games)
+    return out
+
+
+def transfer_findings(
+    offline: tuple | None,
+    online: tuple | None,
+    seed: int = 0,
+    twin_offline: dict[str, dict] | None = None,
+) -> list[Finding]:
     """The fine-tuning chapters' rows. offline, online: ({game: pre-trained returns}, {game:
-    scratch returns}) of the ALE runs, or None."""
+    scratch returns}) of the ALE runs, or None; twin_offline: `twin_transfer`'s result, or
+    None."""
     offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS["Scaled QL (scratch)"]
+    twin = None if twin_offline is None else twin_offline[SCRATCH]
     claims = (
         ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
-         "07_offline_finetuning", offline_claim, offline),
+         "07_offline_finetuning", offline_claim, offline, twin),
         ("Online fine-tuning: pre-trained above scratch on new game modes",
-         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online),
+         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, None),
     )  # fmt: skip
     rows = []
-    for claim_text, chapter, claim, ale in claims:
+    for claim_text, chapter, claim, ale, comparison in claims:
         cell = ""
         if ale is not None:
             answer, ours = transfer_verdict(*ale, seed=seed)
             cell = _ale_cell(f"helped? {answer.lower()}", ours, claim)
         rows.append(
-            Finding(claim_text, chapter, _paper_text(claim), NOT_RUN, cell, _verdict(None, claim))
+            Finding(
+                claim_text,
+                chapter,
+                _paper_text(claim),
+                NOT_RUN if comparison is None else _twin_text(comparison),
+                cell,
+                _verdict(comparison, claim),
+            )
         )
     return rows
 
@@ -351,13 +405,28 @@ def _loaded(configs_by_key: dict) -> dict | None:
 def _load_twin_ablations(preset: str, seed: int) -> dict[str, dict] | None:
     """`twin_ablations` of the records of `preset`'s twin, or None while one is missing."""
     base, variants = experiments.twin_ablations(experiments.TWIN_OF[preset], seed)
-    runs = {("Scaled QL", i): c for i, c in enumerate(base)}
-    runs |= {(n, i): c for n, (_, seeds) in variants.items() for i, c in enumerate(seeds)}
-    found = _loaded(runs)
-    if found is None:
+    found = records.whole_seeds({"Scaled QL": base, **{n: c for n, (_, c) in variants.items()}})
+    base_runs = found.pop("Scaled QL")
+    if not base_runs:
         return None
-    by_name = {n: [found[(n, i)] for i in range(len(base))] for n in ["Scaled QL", *variants]}
-    return twin_ablations(by_name.pop("Scaled QL"), by_name, twin_references(base[0]), seed)
+    return twin_ablations(base_runs, found, twin_references(base[0]), seed)
+
+
+def twin_transfer_references(
+    plan: dict[str, list[tuple[configs.Config, dict[str, configs.Config]]]],
+) -> dict[str, tuple[float, float]]:
+    """`twin_references` of each held-out game of `experiments.twin_offline_finetuning`'s plan."""
+    return {g: twin_references(by_seed[0][1][SCRATCH])[g] for g, by_seed in plan.items()}
+
+
+def _load_twin_transfer(preset: str, seed: int) -> dict[str, dict] | None:
+    """`twin_transfer` of the records of `preset`'s twin, or None while one is missing."""
+    plan = experiments.twin_offline_finetuning(experiments.TWIN_OF[preset], seed)
+    found = records.whole_seeds(experiments.twin_transfer_runs(plan))
+    if not found[next(iter(found))]:
+        return None
+    study = {g: {v: found[(g, v)] for v in plan[g][0][1]} for g in plan}
+    return twin_transfer(study, twin_transfer_references(plan), seed)
 
 
 def load_findings(preset: str, seed: int = 0) -> list[Finding]:
@@ -392,5 +461,5 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
             for kind, by in (("pre", pre), ("scratch", scratch))
         }
         transfer.append((returns["pre"], returns["scratch"]))
-    rows += transfer_findings(*transfer, seed=seed)
+    rows += transfer_findings(*transfer, seed=seed, twin_offline=_load_twin_transfer(preset, seed))
     return rows

@@ -121,6 +121,19 @@ def run_all(
     return {name: run_or_load(c, fresh, since, progress) for name, c in runs.items()}
 
 
+def seed_records(
+    configs_by_key: dict, train: bool, fresh: bool = False, since: str | None = None
+) -> dict:
+    """{key: [record of each seed]} of a seeded study (configs_by_key: {key: [config of each
+    seed]}). train: make every missing record (`run_or_load`); otherwise read the records
+    there are, cut to the study's whole seeds (`records.whole_seeds`)."""
+    if not train:
+        return records.whole_seeds(configs_by_key)
+    return {
+        key: [run_or_load(c, fresh, since) for c in seeds] for key, seeds in configs_by_key.items()
+    }
+
+
 def _learn_offline(config: Config, workdir: pathlib.Path, progress: bool):
     """(learning curve, final params, what it learned from, wall times) of offline training."""
     started = time.perf_counter()

@@ -45,6 +45,18 @@ def load_record(config: Config) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def whole_seeds(configs_by_key: dict) -> dict:
+    """{key: [record of each seed]} of a seeded study, cut to its whole seeds: the leading
+    seeds that have a record under every key. configs_by_key: {key: [config of each seed]}.
+    A study trained seed by seed and stopped part way is read as the seeds it finished."""
+    found = {key: [load_record(c) for c in seeds] for key, seeds in configs_by_key.items()}
+    firsts_missing = (
+        next((i for i, r in enumerate(rs) if r is None), len(rs)) for rs in found.values()
+    )
+    whole = min(firsts_missing, default=0)
+    return {key: rs[:whole] for key, rs in found.items()}
+
+
 def find_record(config_hash: str) -> dict:
     """The record with this config hash, from any preset's folder."""
     found = sorted(results_dir().glob(f"*/{config_hash}.json"))

@@ -118,22 +118,34 @@ def test_a_twin_collection_with_other_settings_records_them_and_is_not_mixed(
 
 
 def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, monkeypatch):
-    from scaledql import experiments, records
+    from scaledql import configs, experiments, records
 
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
     planned = experiments.book_runs("twin")
     # chapter 4: 2 methods x 2 datasets x 5 seeds; chapter 6: 4 variants x 5 seeds (its
-    # Scaled QL seeds are chapter 4's)
-    assert len(planned) == 20 + 20
+    # Scaled QL seeds are chapter 4's); chapter 7: 5 held-out games x 3 seeds x (a pre-trained
+    # run and 3 fine-tuning variants)
+    assert len(planned) == 20 + 20 + 60
     first = planned[0][2]
     records.write_record({"config_hash": "x"}, records.record_path(first))  # "recorded"
     trained = []
     monkeypatch.setattr(cli.pipeline, "run_or_load", trained.append)
     assert cli.main(["runs", "--preset", "twin", "--train", "--shard", "0/2"]) == 0
     out = capsys.readouterr().out
-    assert "1 of 40 runs recorded at preset twin" in out
-    # shard 0 of 2 takes the even places of the plan; the first is recorded already
-    assert trained == [config for _, _, config in planned[2::2]]
+    assert "1 of 100 runs recorded at preset twin" in out
+    # shard 0 of 2 takes the even places of the plan, a fine-tuning run going with the run it
+    # starts from (its source comes first); the first run is recorded already
+    hashes = [configs.config_hash(c) for *_, c in planned]
+    tuned = [c for *_, c in planned if c.finetune.pretrained]
+    assert tuned and all(c.finetune.pretrained in hashes for c in tuned)
+    sources = [c for *_, c in planned if not c.finetune.pretrained]
+    shard0 = {configs.config_hash(c) for c in sources[2::2]}
+    assert trained == [
+        c for *_, c in planned if (c.finetune.pretrained or configs.config_hash(c)) in shard0
+    ]
+    order = [configs.config_hash(c) for c in trained]
+    for i, config in enumerate(trained):  # each fine-tuning run after the run it starts from
+        assert not config.finetune.pretrained or order.index(config.finetune.pretrained) < i
     with pytest.raises(SystemExit):
         cli.main(["runs", "--preset", "twin", "--shard", "2/2"])
     assert "expected K/N with 0 <= K < N" in capsys.readouterr().err

@@ -228,3 +228,31 @@ def test_finetune_cli_names_the_variants_when_nothing_matches(capsys):
     error = capsys.readouterr().err
     assert "variants: Scaled QL (fine-tuned), Scaled QL (frozen), Scaled QL (scratch)" in error
     assert "games: Alien" in error
+
+
+def test_twin_leave_one_out_holds_out_every_game_once_from_its_own_pre_training():
+    games = configs.preset("twin").games
+    plan = experiments.twin_offline_finetuning("twin", first_seed=3)
+    assert list(plan) == list(games)
+    for held_out, by_seed in plan.items():
+        assert [source.seed for source, _ in by_seed] == [3, 4, 5]
+        for source, variants in by_seed:
+            assert held_out not in source.games and len(source.games) == len(games) - 1
+            assert list(variants) == list(experiments.OFFLINE_VARIANTS)
+            source_hash = configs.config_hash(source)
+            for variant, config in variants.items():
+                assert config.games == (held_out,) and config.seed == source.seed
+                assert config.data.subset == "uniform:1"  # the paper's 1 % of the game's run
+                assert config.network == source.network
+                expected = "" if variant == "Scaled QL (scratch)" else source_hash
+                assert config.finetune.pretrained == expected
+            assert (variants["Scaled QL (frozen)"].finetune.encoder == "frozen") and (
+                variants["Scaled QL (fine-tuned)"].finetune.encoder != "frozen"
+            )
+
+
+def test_chapters_train_the_twin_study_only_at_twin_smoke_unless_told():
+    assert experiments.twin_trained_by_chapters("twin-smoke")
+    assert not experiments.twin_trained_by_chapters("twin")  # hours: `scaledql runs --train`
+    assert experiments.twin_trained_by_chapters("twin", train=True)
+    assert not experiments.twin_trained_by_chapters("twin-smoke", train=False)

@@ -97,6 +97,13 @@ def test_load_multi_game_reads_the_records_a_preset_made(tmp_path, monkeypatch):
     rows = findings.load_multi_game("smoke")
     assert [row.verdict for row in rows] == ["agrees"] * 4
     assert all(row.ale == "" for row in rows)  # no ALE smoke records in this results folder
+    assert all(row.twin.endswith(", 2 seeds") for row in rows)
+    # a study stopped part way is read as its whole seeds: here seed 0 only
+    records.record_path(planned[experiments.NEAR_OPTIMAL_DATA]["BC"][1]).unlink()
+    one_seed = findings.load_multi_game("smoke")
+    assert all(row.twin.endswith(", 1 seed") for row in one_seed)
+    # one seed has no spread to bootstrap over: its zero-width intervals decide nothing
+    assert [row.verdict for row in one_seed] == ["cannot tell"] * 4
     records.record_path(first).unlink()
     assert {row.twin for row in findings.load_multi_game("smoke")} == {findings.NOT_RUN}
 
@@ -155,7 +162,7 @@ def test_games_played_identically_on_different_data_are_named():
     sub = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
     near = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
     near[1]["scores"]["b"]["returns"][0] += 1  # seed 1 played game b differently
-    assert findings.data_blind_games({"sub": sub, "near": near}) == ["a"]
+    assert findings.identical_play_games({"sub": sub, "near": near}) == ["a"]
 
 
 def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
@@ -176,4 +183,34 @@ def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
     # the IQMs of (8.0, 8.1, 8.2) and (2.0, 2.1, 2.2) out of 10, every seed above every seed
     text = rows["TD loss)"].twin
     assert text.startswith("IQM 81.0 [") and " vs 21.0 [" in text
-    assert text.endswith("P(better) 1.00")
+    assert text.endswith("P(better) 1.00, 3 seeds")
+
+
+def test_twin_transfer_compares_fine_tuned_seeds_with_scratch_over_held_out_games():
+    config = configs.preset("twin-smoke")
+
+    def runs(means, game):
+        return [record(config, {game: m}, {}) for m in means]
+
+    # per held-out game (a column): fine-tuned far above scratch, frozen identical to fine-tuned
+    study = {
+        game: {
+            findings.FINE_TUNED: runs([6, 7, 8], game),
+            findings.FROZEN: runs([6, 7, 8], game),
+            findings.SCRATCH: runs([1, 2, 3], game),
+        }
+        for game in GAMES
+    }
+    twin = findings.twin_transfer(study, REFERENCES)
+    assert twin[findings.SCRATCH]["verdict"] == "above"
+    assert twin[findings.FROZEN]["verdict"] == "level"
+    # IQM over 3 seeds x 2 games of (0.6, 0.7, 0.8) twice: the middle half's mean, 0.7
+    assert twin[findings.SCRATCH]["x"]["IQM"][0] == pytest.approx(0.7)
+    assert twin[findings.SCRATCH]["improvement"] == (1.0, 1.0, 1.0)
+    verdicts = findings.held_out_against(study, findings.FINE_TUNED, findings.SCRATCH)
+    assert verdicts["above"] == list(GAMES) and not verdicts.get("below")
+    rows = findings.transfer_findings(None, None, twin_offline=twin)
+    offline, online = rows
+    assert offline.chapter == "07_offline_finetuning" and offline.verdict == "agrees"
+    assert offline.twin.startswith("IQM 70.0 [") and offline.paper == "+45 %"
+    assert online.twin == findings.NOT_RUN and online.verdict == "cannot tell"
