@@ -228,8 +228,8 @@ def glance_table(findings: list[Finding], preset: str = "cpu") -> str:
 
 
 def load_multi_game(preset: str, seed: int = 0) -> list[Finding]:
-    """The multi-game chapter's findings from the records of `preset` and its twin; a study
-    with a missing record reads `NOT_RUN`."""
+    """The multi-game chapter's findings from the records of `preset` and its twin; the twin's
+    study is read as its whole seeds (`records.whole_seeds`) and reads `NOT_RUN` without one."""
     planned = experiments.twin_multi_game(experiments.TWIN_OF[preset], seed)
     found = records.whole_seeds({(d, m): c for d, ms in planned.items() for m, c in ms.items()})
     study = {d: {m: found[(d, m)] for m in ms} for d, ms in planned.items()}
@@ -324,6 +324,7 @@ def transfer_verdict(
     return answer, TALLY_VERDICTS[answer]
 
 
+# the offline fine-tuning variants by name, in `experiments.OFFLINE_VARIANTS` order
 FINE_TUNED, FROZEN, SCRATCH = experiments.OFFLINE_VARIANTS
 
 
@@ -360,6 +361,12 @@ def held_out_against(
     return out
 
 
+def single_game_returns(runs: dict[str, dict]) -> dict[str, list[float]]:
+    """{key: evaluation returns} of one-game records (fine-tuning runs) keyed by their game,
+    as `transfer_verdict` and `transfer_findings` take them."""
+    return {key: r["scores"][r["config"]["games"][0]]["returns"] for key, r in runs.items()}
+
+
 def transfer_findings(
     offline: tuple | None,
     online: tuple | None,
@@ -369,7 +376,7 @@ def transfer_findings(
     """The fine-tuning chapters' rows. offline, online: ({game: pre-trained returns}, {game:
     scratch returns}) of the ALE runs, or None; twin_offline: `twin_transfer`'s result, or
     None."""
-    offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS["Scaled QL (scratch)"]
+    offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS[SCRATCH]
     twin = None if twin_offline is None else twin_offline[SCRATCH]
     claims = (
         ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
@@ -403,7 +410,7 @@ def _loaded(configs_by_key: dict) -> dict | None:
 
 
 def _load_twin_ablations(preset: str, seed: int) -> dict[str, dict] | None:
-    """`twin_ablations` of the records of `preset`'s twin, or None while one is missing."""
+    """`twin_ablations` of the whole seeds recorded at `preset`'s twin, or None without one."""
     base, variants = experiments.twin_ablations(experiments.TWIN_OF[preset], seed)
     found = records.whole_seeds({"Scaled QL": base, **{n: c for n, (_, c) in variants.items()}})
     base_runs = found.pop("Scaled QL")
@@ -420,7 +427,7 @@ def twin_transfer_references(
 
 
 def _load_twin_transfer(preset: str, seed: int) -> dict[str, dict] | None:
-    """`twin_transfer` of the records of `preset`'s twin, or None while one is missing."""
+    """`twin_transfer` of the whole seeds recorded at `preset`'s twin, or None without one."""
     plan = experiments.twin_offline_finetuning(experiments.TWIN_OF[preset], seed)
     found = records.whole_seeds(experiments.twin_transfer_runs(plan))
     if not found[next(iter(found))]:
@@ -452,14 +459,10 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
     for build in (experiments.offline_finetuning, experiments.online_finetuning):
         _, runs = build(preset, seed)
         pre = _loaded(next(iter(runs.values())))  # the fine-tuned or pre-trained variant
-        scratch = _loaded(runs["Scaled QL (scratch)"])
+        scratch = _loaded(runs[SCRATCH])
         if pre is None or scratch is None:
             transfer.append(None)
             continue
-        returns = {
-            kind: {k: r["scores"][r["config"]["games"][0]]["returns"] for k, r in by.items()}
-            for kind, by in (("pre", pre), ("scratch", scratch))
-        }
-        transfer.append((returns["pre"], returns["scratch"]))
+        transfer.append((single_game_returns(pre), single_game_returns(scratch)))
     rows += transfer_findings(*transfer, seed=seed, twin_offline=_load_twin_transfer(preset, seed))
     return rows
