@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import pathlib
 import shlex
@@ -274,15 +275,26 @@ def _shard_root(config: configs.Config) -> str:
     return config.finetune.pretrained or configs.config_hash(config)
 
 
+def _shards(planned: list[configs.Config], n: int) -> dict[str, int]:
+    """{root hash: shard} for `n` shards: a fine-tuning run goes with the run it starts from
+    (which its shard trains first), and each group, in plan order, to the shard holding the
+    fewest runs so far, so that runs alternate and groups of unequal size still balance."""
+    sizes = collections.Counter(_shard_root(c) for c in planned)
+    load, shard_of = [0] * n, {}
+    for root in sizes:  # in plan order
+        shard_of[root] = load.index(min(load))
+        load[shard_of[root]] += sizes[root]
+    return shard_of
+
+
 def cmd_runs(args: argparse.Namespace) -> None:
     planned = experiments.book_runs(args.preset, args.seed)
     k, n = args.shard
-    # a fine-tuning run goes to its pre-trained run's shard, which trains that one first
-    roots = list(dict.fromkeys(_shard_root(c) for *_, c in planned))
+    shard_of = _shards([c for *_, c in planned], n)
     missing = []
     for chapter, label, config in planned:
         absent = records.load_record(config) is None
-        if absent and roots.index(_shard_root(config)) % n == k:
+        if absent and shard_of[_shard_root(config)] == k:
             missing.append(config)
         state = "missing " if absent else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
