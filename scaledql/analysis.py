@@ -9,6 +9,8 @@ help?" answers are built from those two.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from scaledql import scores
@@ -203,6 +205,28 @@ def late_training_returns(record: dict, parts: int = 3) -> list[float]:
     if not curve:
         return []
     return [row["return"] for row in curve[len(curve) - max(1, len(curve) // parts) :]]
+
+
+def seed_learning_curve(curves: list[list[dict]], bins: int = 20) -> dict:
+    """The learning curves of an online run's seeds (rows with `frames` and `return`, one row
+    per episode) on one axis: the frames played cut into `bins` equal stretches up to the
+    longest run's end, each seed's mean episode return in each stretch (NaN where no episode
+    of that seed ended), and over the seeds their mean, min and max.
+    Returns {frames: (bins,) stretch ends, per_seed: (seeds, bins), mean, low, high: (bins,)}."""
+    end = max((row["frames"] for curve in curves for row in curve), default=0)
+    edges = np.linspace(0, end, bins + 1)
+    per_seed = np.full((len(curves), bins), np.nan)
+    for i, curve in enumerate(curves):
+        frames = np.array([row["frames"] for row in curve], float)
+        returns = np.array([row["return"] for row in curve], float)
+        which = np.clip(np.searchsorted(edges, frames, side="left") - 1, 0, bins - 1)
+        for b in np.unique(which):
+            per_seed[i, b] = returns[which == b].mean()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a stretch no seed ended an episode in
+        summary = {k: f(per_seed, axis=0) for k, f in
+                   (("mean", np.nanmean), ("low", np.nanmin), ("high", np.nanmax))}  # fmt: skip
+    return {"frames": edges[1:], "per_seed": per_seed, **summary}
 
 
 def scoreless(*returns: list[float]) -> bool:

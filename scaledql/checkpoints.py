@@ -35,6 +35,14 @@ def abstract_state(config: Config) -> learner.TrainState:
     )
 
 
+def latest_step(workdir: pathlib.Path) -> int | None:
+    """The step of the latest checkpoint in WORKDIR/checkpoints, or None where there is none."""
+    if not (pathlib.Path(workdir) / "checkpoints").is_dir():
+        return None
+    with manager(workdir, create=False) as checkpoints:
+        return checkpoints.latest_step()
+
+
 def load_params(config: Config, workdir: pathlib.Path | None = None, step: int | None = None):
     """The online parameters of a checkpoint (the latest unless `step` is given)."""
     workdir = pathlib.Path(workdir or default_workdir(config))

@@ -290,16 +290,17 @@ def _shards(planned: list[configs.Config], n: int) -> dict[str, int]:
 def cmd_runs(args: argparse.Namespace) -> None:
     planned = experiments.book_runs(args.preset, args.seed)
     k, n = args.shard
-    shard_of = _shards([c for *_, c in planned], n)
+    unrecorded = [records.load_record(c) is None for *_, c in planned]
+    # balanced on the runs still to train, so that a study resumed part way splits its rest
+    shard_of = _shards([c for (*_, c), a in zip(planned, unrecorded, strict=True) if a], n)
     missing = []
-    for chapter, label, config in planned:
-        absent = records.load_record(config) is None
+    for (chapter, label, config), absent in zip(planned, unrecorded, strict=True):
         if absent and shard_of[_shard_root(config)] == k:
             missing.append(config)
         state = "missing " if absent else "recorded"
         run = f"{chapter:<14} {configs.config_hash(config)}  {label:<32}"
         print(f"{state} {run} {configs.command(config)}")
-    recorded = sum(records.load_record(c) is not None for _, _, c in planned)
+    recorded = len(planned) - sum(unrecorded)
     print(f"{recorded} of {len(planned)} runs recorded at preset {args.preset}")
     for i, config in enumerate(missing if args.train else [], 1):
         print(f"training {i}/{len(missing)}: {configs.command(config)}", flush=True)

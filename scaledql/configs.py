@@ -151,8 +151,8 @@ class FinetuneConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OnlineConfig:
-    """Online learning in ALE (the paper's online fine-tuning to new game modes, Fig. 8), and the
-    game variant every run is evaluated in.
+    """Online learning (the paper's online fine-tuning to new game modes, Fig. 8) in ALE or on
+    the twin, and the game variant every run is evaluated in.
 
     The paper does not give these settings; the defaults are Dopamine's DQN settings, except the
     replay, which is also the checkpoint interval (a checkpoint each time the buffer has been
@@ -160,12 +160,13 @@ class OnlineConfig:
     """
 
     agent_steps: int = 0
-    """0: an offline run; else agent steps learned online, 4 frames each (3M frames: 750000),
-    and no offline data is used"""
+    """0: an offline run; else agent steps learned online, and no offline data is used (ALE:
+    4 frames a step, so 3M frames are 750000; the twin: a frame a step)"""
     mode: int | None = None
-    """ALE game mode played online and in evaluation; None: the default the data was logged in"""
+    """game mode (ALE's, or a twin variant of `envs.minatar.VARIANTS`) played online and in
+    evaluation; None: the default the data was logged in"""
     difficulty: int | None = None
-    """ALE difficulty, as `mode`"""
+    """ALE difficulty, as `mode` (the twin has none)"""
     warmup: int = 20_000
     """agent steps of epsilon 1 before epsilon starts to fall"""
     epsilon_decay: int = 250_000
@@ -286,10 +287,14 @@ def _validate_twin(config: Config) -> None:
             "network.encoder=nature needs 84x84 frames (its first layer is 8x8 with stride 4); "
             "on the twin's 10x10 grids use a resnet, impala or minatar_dqn"
         )
-    if config.online.agent_steps:
+    if config.online.difficulty is not None:
         raise ValueError(
-            "online learning on the twin's game variants is not built yet; set online.agent_steps=0"
+            f"online.difficulty={config.online.difficulty}: the twin's games have modes "
+            "(online.mode) but no difficulties; set online.difficulty=none"
         )
+    if config.online.mode:
+        for game in config.games:
+            envs.minatar.variant(game, config.online.mode)  # names the valid modes
     if config.eval.sticky_action_prob != envs.minatar.STICKY_ACTION_PROB:
         raise ValueError(
             f"the twin's data is played with sticky actions {envs.minatar.STICKY_ACTION_PROB} (the "

@@ -216,8 +216,16 @@ OFFLINE_VARIANTS: dict[str, tuple[str, ...]] = {
 # each preset's budget. The paper fine-tunes for 3M frames (750k agent steps); cpu plays 25k
 # agent steps (100k frames), with a 10k replay (also its checkpoint interval) and the
 # exploration schedule shrunk to fit (Dopamine's 20k warmup and 250k decay are for 50M).
+# The twin plays each of its four variants (`envs.minatar.VARIANTS`; MinAtar has no
+# difficulties). The paper's 3M frames are 6 % of its DQN's 50M; the twin's 6 % of its data
+# runs' 5M frames would be 300k frames, which twin-gpu plays. On 2 CPU cores `twin` plays 50k
+# frames (1 %), about 10 minutes a run on one core (12.5k gradient steps), with Dopamine's
+# MinAtar warmup of 1,000 frames and epsilon falling to 0.01 over the next 10,000.
 ONLINE_VARIANTS: tuple[tuple[str, int, int], ...] = (("Freeway", 1, 0), ("Hero", 1, 0),
                                                      ("Breakout", 12, 0))  # fmt: skip
+TWIN_ONLINE_VARIANTS: tuple[tuple[str, int, None], ...] = tuple(
+    (game, mode, None) for game, modes in envs.minatar.VARIANTS.items() for mode in modes
+)
 ONLINE_SETTINGS: dict[str, tuple[str, ...]] = {
     "smoke": ("online.agent_steps=300", "online.warmup=50", "online.epsilon_decay=100",
               "online.replay_capacity=100"),
@@ -225,8 +233,20 @@ ONLINE_SETTINGS: dict[str, tuple[str, ...]] = {
             "online.replay_capacity=10000"),
     "gpu": ("online.agent_steps=250000", "online.replay_capacity=50000"),
     "paper": ("online.agent_steps=750000",),
+    "twin-smoke": ("online.agent_steps=2000", "online.warmup=200", "online.epsilon_decay=500",
+                   "online.replay_capacity=1000"),
+    "twin": ("online.agent_steps=50000", "online.warmup=1000", "online.epsilon_decay=10000",
+             "online.replay_capacity=10000"),
+    "twin-gpu": ("online.agent_steps=300000", "online.warmup=1000",
+                 "online.epsilon_decay=50000", "online.replay_capacity=100000"),
 }  # fmt: skip
-ONLINE_PRESET_VARIANTS = {"smoke": ONLINE_VARIANTS[-1:]}  # smoke plays Breakout mode 12 only
+ONLINE_PRESET_VARIANTS = {
+    "smoke": ONLINE_VARIANTS[-1:],  # smoke plays Breakout mode 12 only
+    "twin-smoke": (("minatar/Breakout", 1, None),),
+    "twin": TWIN_ONLINE_VARIANTS,
+    "twin-gpu": TWIN_ONLINE_VARIANTS,
+}
+ONLINE_PRETRAINED = "Scaled QL (pre-trained)"  # the online variant from the pre-trained encoder
 # Fig. 8: pre-trained Scaled QL above scratch in every new mode after 3M frames (bars only).
 ONLINE_FINETUNE_CLAIM = PaperClaim("Fig. 8 (bars only)", "above")
 
@@ -356,28 +376,33 @@ def offline_finetuning(
     }
 
 
+def variant_label(game: str, mode: int, difficulty: int | None) -> str:
+    """A game variant's name: `Breakout m12d0` in ALE, `minatar/Breakout m1` on the twin."""
+    return f"{game} m{mode}" + ("" if difficulty is None else f"d{difficulty}")
+
+
 def online_finetuning(
     preset: str, seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
 ) -> tuple[Config, dict[str, dict[str, Config]]]:
     """The pre-trained run, and for pre-trained and scratch one online run per game variant
-    of Fig. 8, keyed like `Breakout m12d0`. settings and tuning as in `offline_finetuning`."""
+    of Fig. 8, keyed by `variant_label`. settings and tuning as in `offline_finetuning`."""
     variants = ONLINE_PRESET_VARIANTS.get(preset, ONLINE_VARIANTS)
     source = chapter_config(preset, seed, settings)
     source_hash = configs.config_hash(source)
     runs: dict[str, dict[str, Config]] = {}
     for variant, changes in (
-        ("Scaled QL (pre-trained)", [f"finetune.pretrained={source_hash}"]),
+        (ONLINE_PRETRAINED, [f"finetune.pretrained={source_hash}"]),
         ("Scaled QL (scratch)", []),
     ):
         runs[variant] = {
             # the game first: settings apply in order, and an online run plays one game
-            f"{game} m{mode}d{difficulty}": configs.override(
+            variant_label(game, mode, difficulty): configs.override(
                 source,
                 [
                     f"games={game}",
                     *ONLINE_SETTINGS[preset],
                     f"online.mode={mode}",
-                    f"online.difficulty={difficulty}",
+                    f"online.difficulty={'none' if difficulty is None else difficulty}",
                     *tuning,
                     *changes,
                 ],
@@ -482,6 +507,23 @@ def twin_transfer_runs(
     }
 
 
+def twin_online_finetuning(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
+) -> tuple[list[Config], dict[tuple[str, str], list[Config]]]:
+    """Fig. 8 on the twin: the pre-trained run of each training seed (the multi-game chapter's
+    Scaled QL on the initial 20 %, every game in its default variant), and {(game, variant):
+    [online run of each seed]} for pre-trained and scratch in each game's new variant (one a
+    game: `ONLINE_PRESET_VARIANTS`). settings and tuning as in `offline_finetuning`."""
+    seeds = twin_seeds(twin_preset, "08_online_finetuning", first_seed)
+    by_seed = [online_finetuning(twin_preset, s, settings, tuning) for s in seeds]
+    runs: dict[tuple[str, str], list[Config]] = {}
+    for _, variants in by_seed:
+        for variant, by_label in variants.items():
+            for config in by_label.values():
+                runs.setdefault((config.games[0], variant), []).append(config)
+    return [source for source, _ in by_seed], runs
+
+
 def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str, Config]]:
     """(chapter, label, config) of every twin run the chapters load at `twin_preset`, each
     chapter's seed by seed, so that a study stopped part way has whole seeds of every
@@ -511,6 +553,14 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
                 ("07_offline_finetuning", f"{variant}, {game}, seed {source.seed}", config)
                 for variant, config in variants.items()
             ]
+    sources, online = twin_online_finetuning(twin_preset, first_seed)
+    for i, source in enumerate(sources):
+        planned.append(
+            ("08_online_finetuning", f"pre-trained Scaled QL, seed {source.seed}", source)
+        )
+        for (game, variant), seeds in online.items():
+            label = f"{variant}, {game} m{seeds[i].online.mode}, seed {source.seed}"
+            planned.append(("08_online_finetuning", label, seeds[i]))
     return planned
 
 

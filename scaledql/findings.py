@@ -326,27 +326,32 @@ def transfer_verdict(
 
 # the offline fine-tuning variants by name, in `experiments.OFFLINE_VARIANTS` order
 FINE_TUNED, FROZEN, SCRATCH = experiments.OFFLINE_VARIANTS
+PRETRAINED = experiments.ONLINE_PRETRAINED
 
 
 def twin_transfer(
     study: dict[str, dict[str, list[dict]]],
     references: dict[str, tuple[float, float]],
     seed: int = 0,
+    tuned: str = FINE_TUNED,
+    versus: tuple[str, ...] = (SCRATCH, FROZEN),
 ) -> dict[str, dict]:
-    """{versus: `analysis.seed_comparison` of the fine-tuned encoder's seeds against those of
-    versus (scratch, frozen)}, each held-out game a column of the score matrices.
-    study: {held-out game: {variant: [record of each seed, in the same seed order]}}."""
+    """{other: `analysis.seed_comparison` of the `tuned` variant's seeds against those of
+    each of `versus`}, each game a column of the score matrices: the held-out games of the
+    offline chapter (fine-tuned against scratch and frozen), or the new variants of the
+    online chapter (pre-trained against scratch).
+    study: {game: {variant: [record of each seed, in the same seed order]}}."""
     games = list(study)
 
-    def scores_of(variant: str) -> np.ndarray:  # (seeds, held-out games)
+    def scores_of(variant: str) -> np.ndarray:  # (seeds, games)
         columns = [
             analysis.reference_normalized(study[g][variant], {g: references[g]})[1][:, 0]
             for g in games
         ]
         return np.stack(columns, axis=1)
 
-    tuned = scores_of(FINE_TUNED)
-    return {v: analysis.seed_comparison(tuned, scores_of(v), seed) for v in (SCRATCH, FROZEN)}
+    x = scores_of(tuned)
+    return {v: analysis.seed_comparison(x, scores_of(v), seed) for v in versus}
 
 
 def held_out_against(
@@ -372,17 +377,21 @@ def transfer_findings(
     online: tuple | None,
     seed: int = 0,
     twin_offline: dict[str, dict] | None = None,
+    twin_online: dict[str, dict] | None = None,
 ) -> list[Finding]:
     """The fine-tuning chapters' rows. offline, online: ({game: pre-trained returns}, {game:
-    scratch returns}) of the ALE runs, or None; twin_offline: `twin_transfer`'s result, or
-    None."""
+    scratch returns}) of the ALE runs, or None; twin_offline, twin_online: `twin_transfer`'s
+    result for each chapter, or None."""
     offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS[SCRATCH]
-    twin = None if twin_offline is None else twin_offline[SCRATCH]
+    twin = {
+        chapter: None if result is None else result[SCRATCH]
+        for chapter, result in (("offline", twin_offline), ("online", twin_online))
+    }
     claims = (
         ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
-         "07_offline_finetuning", offline_claim, offline, twin),
+         "07_offline_finetuning", offline_claim, offline, twin["offline"]),
         ("Online fine-tuning: pre-trained above scratch on new game modes",
-         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, None),
+         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, twin["online"]),
     )  # fmt: skip
     rows = []
     for claim_text, chapter, claim, ale, comparison in claims:
@@ -426,6 +435,26 @@ def twin_transfer_references(
     return {g: twin_references(by_seed[0][1][SCRATCH])[g] for g, by_seed in plan.items()}
 
 
+def twin_online_study(
+    runs: dict[tuple[str, str], list], found: dict[tuple[str, str], list[dict]]
+) -> dict[str, dict[str, list[dict]]]:
+    """{game: {variant: [record of each seed]}} of `experiments.twin_online_finetuning`'s
+    runs, from `found` ({(game, variant): records}), as `twin_transfer` takes a study."""
+    study: dict[str, dict[str, list[dict]]] = {}
+    for game, variant in runs:
+        study.setdefault(game, {})[variant] = found[(game, variant)]
+    return study
+
+
+def twin_online_references(
+    runs: dict[tuple[str, str], list[configs.Config]],
+) -> dict[str, tuple[float, float]]:
+    """`twin_references` of each game the online chapter fine-tunes on. They are of the
+    game's default variant (the data's): no DQN was trained on the new variants, so these
+    fix each game's scale, not the variant's random or DQN play."""
+    return {game: twin_references(seeds[0])[game] for (game, _), seeds in runs.items()}
+
+
 def _load_twin_transfer(preset: str, seed: int) -> dict[str, dict] | None:
     """`twin_transfer` of the whole seeds recorded at `preset`'s twin, or None without one."""
     plan = experiments.twin_offline_finetuning(experiments.TWIN_OF[preset], seed)
@@ -434,6 +463,16 @@ def _load_twin_transfer(preset: str, seed: int) -> dict[str, dict] | None:
         return None
     study = {g: {v: found[(g, v)] for v in plan[g][0][1]} for g in plan}
     return twin_transfer(study, twin_transfer_references(plan), seed)
+
+
+def _load_twin_online(preset: str, seed: int) -> dict[str, dict] | None:
+    """`twin_transfer` of the online chapter's whole seeds at `preset`'s twin, or None."""
+    _, runs = experiments.twin_online_finetuning(experiments.TWIN_OF[preset], seed)
+    found = records.whole_seeds(runs)
+    if not found[next(iter(found))]:
+        return None
+    study = twin_online_study(runs, found)
+    return twin_transfer(study, twin_online_references(runs), seed, PRETRAINED, (SCRATCH,))
 
 
 def load_findings(preset: str, seed: int = 0) -> list[Finding]:
@@ -464,5 +503,10 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
             transfer.append(None)
             continue
         transfer.append((single_game_returns(pre), single_game_returns(scratch)))
-    rows += transfer_findings(*transfer, seed=seed, twin_offline=_load_twin_transfer(preset, seed))
+    rows += transfer_findings(
+        *transfer,
+        seed=seed,
+        twin_offline=_load_twin_transfer(preset, seed),
+        twin_online=_load_twin_online(preset, seed),
+    )
     return rows

@@ -18,6 +18,7 @@ from scaledql import (
     checkpoints,
     configs,
     data,
+    envs,
     evaluate,
     learner,
     networks,
@@ -57,16 +58,22 @@ def pretrained_config(config: Config) -> Config:
 
 
 def pretrained_params(config: Config) -> dict:
-    """The online parameters of the final checkpoint of the run `finetune.pretrained` names."""
+    """The online parameters of the final checkpoint of the run `finetune.pretrained` names.
+
+    A clone holds that run's record but not its checkpoints (they live in this machine's
+    cache), so a run whose checkpoint is gone is trained again first and its record rewritten
+    from the new run: record and checkpoint then agree, and `git diff` shows whether more than
+    its provenance changed."""
     source = pretrained_config(config)
     workdir = checkpoints.default_workdir(source)
-    try:
-        return checkpoints.load_params(source, workdir)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"the pre-trained run {config.finetune.pretrained} has a record but no checkpoint in "
-            f"{workdir} on this machine; train it again with `{configs.command(source)} --fresh`"
-        ) from None
+    if checkpoints.latest_step(workdir) is None:
+        print(
+            f"the pre-trained run {config.finetune.pretrained} has a record but no checkpoint "
+            f"here; training it again: {configs.command(source)}",
+            flush=True,
+        )
+        run_or_load(source, fresh=True)
+    return checkpoints.load_params(source, workdir)
 
 
 def initial_params(config: Config) -> dict:
@@ -161,8 +168,8 @@ def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
         "mode": config.online.mode,
         "difficulty": config.online.difficulty,
         "agent_steps": steps,
-        "frames": online.FRAMES_PER_STEP * steps,
+        "frames": envs.frames_per_step(config.games[0]) * steps,
         "episodes": len(result.learning_curve),
     }
     wall = {"resumed_from_agent_step": result.resumed_from, "train": result.wall_time_s}
-    return result.learning_curve, result.state.params, about, wall
+    return result.learning_curve, result.params, about, wall

@@ -237,28 +237,27 @@ def learning_curves(curves: dict[str, list[dict]], keys: tuple[str, ...]):
     return figure
 
 
-def online_learning_curves(panels: dict[str, dict[str, list[dict]]], window: int = 10):
-    """panels[title][label] = an online run's learning curve (rows with `frames` and `return`):
-    one panel per game variant, each run's episode returns as a moving mean over `window`
-    episodes (the raw returns faint behind it)."""
+def online_learning_curves(panels: dict[str, dict[str, dict]]):
+    """panels[title][label] = `analysis.seed_learning_curve` of an online run's seeds: one
+    panel per game variant, the mean return over the seeds in each stretch of frames, and the
+    range of the seeds' means shaded around it where there are several."""
     labels = list(dict.fromkeys(label for runs in panels.values() for label in runs))
     palette = colours(labels)
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.9))
-    for ax, (title, runs) in zip(np.atleast_1d(axes), panels.items(), strict=True):
-        for label, rows in runs.items():
-            frames = np.array([row["frames"] for row in rows], float)
-            returns = np.array([row["return"] for row in rows], float)
-            ax.plot(frames, returns, color=palette[label], alpha=0.25, linewidth=0.8)
-            if len(returns) >= window:
-                mean = np.convolve(returns, np.ones(window) / window, mode="valid")
-                ax.plot(frames[window - 1 :], mean, color=palette[label], label=label)
-            else:  # too few episodes for a moving mean: the points themselves
-                ax.plot(frames, returns, "o", color=palette[label], label=label)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.9), squeeze=False)
+    for ax, (title, runs) in zip(axes[0], panels.items(), strict=True):
+        for label, curve in runs.items():
+            seeds = len(curve["per_seed"])
+            name = f"{label} ({seeds} seeds)" if seeds > 1 else label
+            ax.plot(curve["frames"], curve["mean"], "-o", markersize=2.5, color=palette[label],
+                    label=name)  # fmt: skip
+            if seeds > 1:
+                ax.fill_between(curve["frames"], curve["low"], curve["high"],
+                                color=palette[label], alpha=0.2, linewidth=0)  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("frames played")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
-    np.atleast_1d(axes)[0].set_ylabel("episode return")
-    np.atleast_1d(axes)[0].legend(fontsize="small")
+    axes[0, 0].set_ylabel("episode return")
+    axes[0, 0].legend(fontsize="small")
     figure.tight_layout()
     return figure
 

@@ -14,6 +14,7 @@ import os
 import pathlib
 import platform
 import subprocess
+import warnings
 
 import jax
 import numpy as np
@@ -92,10 +93,41 @@ def collection_path(recipe: str, game: str, run: int) -> pathlib.Path:
     return collections_dir() / recipe / game / f"run{run}.json"
 
 
+# What a summary says of the data itself: a collection that reproduces a run agrees on these.
+COLLECTION_CONTENT = ("settings", "frames", "episodes", "learning_curve", "random_returns")
+
+
+def collection_differences(stored: dict, summary: dict) -> list[str]:
+    """The fields of `COLLECTION_CONTENT` in which a new collection's summary differs from
+    the one stored for the same run: empty when it reproduced the stored run's data."""
+    return [key for key in COLLECTION_CONTENT if stored.get(key) != summary.get(key)]
+
+
 def write_collection(summary: dict, recipe: str, game: str, run: int, command: str) -> dict:
-    """Stores a collection's summary with its provenance; returns what was written."""
-    stored = {**summary, "provenance": {**code_version(), "command": command, "date": now()}}
+    """Stores a collection's summary with its provenance; returns what is stored.
+
+    Where a summary of the same run is stored already and the new collection did not
+    reproduce its data, the stored one stays (the committed records were trained on the data
+    it describes) and a warning says what differs: XLA:CPU's numbers depend on the CPU and on
+    the threads it may use (a `taskset` to one core changes them), and a learning behaviour
+    policy carries the first rounding difference through every later frame."""
     path = collection_path(recipe, game, run)
+    existing = load_collection(recipe, game, run)
+    if existing is not None and (differs := collection_differences(existing, summary)):
+        warnings.warn(
+            f"{game} run {run}: this collection does not reproduce the stored one in {path} "
+            f"(they differ in {', '.join(differs)}; episodes {existing.get('episodes')} there, "
+            f"{summary.get('episodes')} here). The stored summary stays; the records were "
+            "trained on the data it describes, and runs trained on this machine's data will "
+            "not reproduce them. The committed twin data was collected with 2 CPU cores "
+            "visible (no taskset); delete the summary to store this collection's instead.",
+            stacklevel=2,
+        )
+        return existing
+    stored = {
+        **summary,
+        "provenance": {**code_version(), **cpu_setting(), "command": command, "date": now()},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, stored)
     return stored
@@ -156,10 +188,17 @@ def code_version() -> dict:
     return dict(_IMPORTED_CODE)
 
 
+def cpu_setting() -> dict:
+    """What XLA:CPU's numbers depend on besides the code and the CPU: the cores this process
+    may use (`taskset` narrows them) and the XLA flags it was started with."""
+    return {"cpus_visible": len(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS")}
+
+
 def provenance(config: Config, wall_times: dict, code: dict) -> dict:
     return {
         **code,
         "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({jax.default_backend()})",
+        **cpu_setting(),
         "jax": jax.__version__,
         "python": platform.python_version(),
         "preset": config.name,

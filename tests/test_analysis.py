@@ -182,3 +182,18 @@ def test_a_collection_is_compared_with_the_published_curve_at_its_frames():
     assert got["final"][0] == pytest.approx(10.0) and got["random"] == pytest.approx(0.5)
     got = analysis.behaviour_against_published(summary, [(5_000_000, 10.0)])
     assert got["verdict"] == "level"
+
+
+def test_seed_learning_curves_average_each_stretch_of_frames_then_over_seeds():
+    first = [{"frames": f, "return": r} for f, r in ((10, 1.0), (40, 3.0), (60, 5.0), (100, 7.0))]
+    second = [{"frames": f, "return": r} for f, r in ((30, 2.0), (100, 4.0))]
+    curve = analysis.seed_learning_curve([first, second], bins=2)  # stretches (0, 50], (50, 100]
+    np.testing.assert_array_equal(curve["frames"], [50, 100])
+    np.testing.assert_array_equal(curve["per_seed"], [[2.0, 6.0], [2.0, 4.0]])
+    np.testing.assert_array_equal(curve["mean"], [2.0, 5.0])
+    np.testing.assert_array_equal(curve["low"], [2.0, 4.0])
+    np.testing.assert_array_equal(curve["high"], [2.0, 6.0])
+    # a stretch where a seed ended no episode is NaN for that seed, and left out of the mean
+    gap = analysis.seed_learning_curve([[{"frames": 100, "return": 1.0}], second], bins=2)
+    np.testing.assert_array_equal(gap["per_seed"][0], [np.nan, 1.0])
+    np.testing.assert_array_equal(gap["mean"], [2.0, 2.5])

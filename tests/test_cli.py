@@ -124,8 +124,9 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     planned = experiments.book_runs("twin")
     # chapter 4: 2 methods x 2 datasets x 5 seeds; chapter 6: 4 variants x 5 seeds (its
     # Scaled QL seeds are chapter 4's); chapter 7: 5 held-out games x 3 seeds x (a pre-trained
-    # run and 3 fine-tuning variants)
-    assert len(planned) == 20 + 20 + 60
+    # run and 3 fine-tuning variants); chapter 8: 4 variants x 3 seeds x (pre-trained, scratch)
+    # (its pre-trained runs are chapter 4's)
+    assert len(planned) == 20 + 20 + 60 + 24
     first = planned[0][2]
     records.write_record({"config_hash": "x"}, records.record_path(first))  # "recorded"
     shards = []
@@ -135,20 +136,23 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
         assert cli.main(["runs", "--preset", "twin", "--train", "--shard", f"{k}/2"]) == 0
         shards.append(trained)
     out = capsys.readouterr().out
-    assert "1 of 100 runs recorded at preset twin" in out
+    assert "1 of 124 runs recorded at preset twin" in out
     hashes = [configs.config_hash(c) for *_, c in planned]
-    # every missing run is trained once; chapters 4 and 6 (single runs) alternate, shard 0
-    # taking the even places, the first of which is recorded already
+    # every missing run is trained once, and the single runs of chapters 4 and 6 alternate
+    # between the shards (the first is recorded; its chapter 8 runs are a group of 4)
     assert sorted(configs.config_hash(c) for t in shards for c in t) == sorted(hashes[1:])
-    assert shards[0][:19] == [c for *_, c in planned[2:40:2]]
-    # a fine-tuning run goes with the run it starts from, after it; the shards balance
+    assert shards[0][0] == planned[1][2] and shards[1][0] == planned[2][2]
+    # a fine-tuning run goes with the run it starts from, after it (or that run is recorded);
+    # the shards balance
     tuned = [c for *_, c in planned if c.finetune.pretrained]
     assert tuned and all(c.finetune.pretrained in hashes for c in tuned)
     for trained in shards:
         order = [configs.config_hash(c) for c in trained]
         for i, config in enumerate(trained):
-            assert not config.finetune.pretrained or order.index(config.finetune.pretrained) < i
-    assert abs(len(shards[0]) - len(shards[1])) <= 3  # the largest group: a source and 2 runs
+            source = config.finetune.pretrained
+            assert not source or source == hashes[0] or order.index(source) < i
+    # the largest group: a chapter 4 run and chapter 8's 4 runs that start from it
+    assert abs(len(shards[0]) - len(shards[1])) <= 5
     with pytest.raises(SystemExit):
         cli.main(["runs", "--preset", "twin", "--shard", "2/2"])
     assert "expected K/N with 0 <= K < N" in capsys.readouterr().err

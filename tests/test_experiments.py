@@ -256,3 +256,29 @@ def test_chapters_train_the_twin_study_only_at_twin_smoke_unless_told():
     assert not experiments.twin_trained_by_chapters("twin")  # hours: `scaledql runs --train`
     assert experiments.twin_trained_by_chapters("twin", train=True)
     assert not experiments.twin_trained_by_chapters("twin-smoke", train=False)
+
+
+def test_twin_online_fine_tunes_chapter_4s_networks_in_every_new_variant():
+    sources, runs = experiments.twin_online_finetuning("twin", first_seed=1)
+    study = experiments.twin_multi_game("twin", first_seed=1)
+    scaled_ql = study[experiments.MULTI_GAME_DATA]["Scaled QL"]
+    # the pre-trained runs are the multi-game chapter's Scaled QL seeds, not new runs
+    assert [configs.config_hash(c) for c in sources] == [
+        configs.config_hash(c) for c in scaled_ql[:3]
+    ]
+    variant_games = {"minatar/Asterix", "minatar/Breakout", "minatar/Freeway"}
+    variant_games.add("minatar/SpaceInvaders")  # Seaquest is the twin game without a variant
+    assert {game for game, _ in runs} == variant_games
+    assert {arm for _, arm in runs} == {"Scaled QL (pre-trained)", "Scaled QL (scratch)"}
+    for (game, arm), seeds in runs.items():
+        assert [c.seed for c in seeds] == [1, 2, 3]
+        for source, config in zip(sources, seeds, strict=True):
+            assert config.games == (game,) and config.online.mode == 1
+            assert config.online.difficulty is None and config.online.agent_steps == 50_000
+            assert config.network == source.network and config.seed == source.seed
+            expected = configs.config_hash(source) if "pre-trained" in arm else ""
+            assert config.finetune.pretrained == expected
+    smoke_sources, smoke_runs = experiments.twin_online_finetuning("twin-smoke")
+    assert len(smoke_sources) == 2 and {g for g, _ in smoke_runs} == {"minatar/Breakout"}
+    labels = [label for chapter, label, _ in experiments.book_runs("twin")]
+    assert "Scaled QL (pre-trained), minatar/Freeway m1, seed 2" in labels

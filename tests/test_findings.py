@@ -214,3 +214,28 @@ def test_twin_transfer_compares_fine_tuned_seeds_with_scratch_over_held_out_game
     assert offline.chapter == "07_offline_finetuning" and offline.verdict == "agrees"
     assert offline.twin.startswith("IQM 70.0 [") and offline.paper == "+45 %"
     assert online.twin == findings.NOT_RUN and online.verdict == "cannot tell"
+
+
+def test_twin_online_compares_pre_trained_seeds_with_scratch_over_the_new_variants():
+    config = configs.preset("twin-smoke")
+
+    def runs(means, game):
+        return [record(config, {game: m}, {}) for m in means]
+
+    # pre-trained below scratch in every variant: the verdict disagrees with Fig. 8's "above"
+    study = {
+        game: {findings.PRETRAINED: runs([1, 2, 3], game), findings.SCRATCH: runs([5, 6, 7], game)}
+        for game in GAMES
+    }
+    twin = findings.twin_transfer(
+        study, REFERENCES, tuned=findings.PRETRAINED, versus=(findings.SCRATCH,)
+    )
+    assert list(twin) == [findings.SCRATCH] and twin[findings.SCRATCH]["verdict"] == "below"
+    offline, online = findings.transfer_findings(None, None, twin_online=twin)
+    assert offline.twin == findings.NOT_RUN
+    assert online.chapter == "08_online_finetuning" and online.verdict == "disagrees"
+    assert online.twin.startswith("IQM 20.0 [") and " vs 60.0 [" in online.twin
+    # the study's shape as the chapter and the glance table build it from the plan's keys
+    plan = {(g, v): [None] for g in GAMES for v in (findings.PRETRAINED, findings.SCRATCH)}
+    found = {(g, v): study[g][v] for g, v in plan}
+    assert findings.twin_online_study(plan, found) == study

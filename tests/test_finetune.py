@@ -1,10 +1,13 @@
-"""Fine-tuning: exactly the encoder is transferred, a frozen encoder never moves, end to end."""
+"""Fine-tuning: exactly the encoder is transferred, a frozen encoder never moves, end to end,
+and a pre-trained run whose checkpoint is gone is trained again to the same parameters."""
+
+import shutil
 
 import jax
 import numpy as np
 import pytest
 
-from scaledql import checkpoints, configs, learner, networks, pipeline
+from scaledql import checkpoints, configs, learner, networks, pipeline, records
 
 
 @pytest.fixture(autouse=True)
@@ -84,3 +87,16 @@ def test_offline_finetuning_starts_from_the_pretrained_encoder_end_to_end():
         if key.startswith(("['encoder']", "['readout']")):
             np.testing.assert_array_equal(value, source_params[key], err_msg=key)
     assert record["config"]["finetune"]["pretrained"] == pretrained["config_hash"]
+
+    # a clone has the pre-trained run's record but not its checkpoint: the next fine-tuning
+    # run trains it again, to the same parameters and scores
+    shutil.rmtree(checkpoints.default_workdir(smoke()))
+    unfrozen = smoke("games=Alien", f"finetune.pretrained={pretrained['config_hash']}")
+    pipeline.run_or_load(unfrozen, progress=False)
+    again = by_path(checkpoints.load_params(smoke()))
+    assert again.keys() == source_params.keys()
+    for key, value in again.items():
+        np.testing.assert_array_equal(value, source_params[key], err_msg=key)
+    rewritten = records.load_record(smoke())
+    assert rewritten["scores"] == pretrained["scores"]
+    assert rewritten["provenance"]["date"] >= pretrained["provenance"]["date"]

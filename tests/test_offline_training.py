@@ -66,6 +66,9 @@ def test_smoke_preset_trains_checkpoints_evaluates_and_records(monkeypatch):
     assert record["learning_curve"][-1]["step"] == config.train.num_steps
     assert record["provenance"]["command"] == "scaledql train --preset smoke"
     assert record["provenance"]["git_commit"] and record["provenance"]["jax"] == jax.__version__
+    # what XLA:CPU's numbers depend on: the cores the process may use, its XLA flags
+    assert record["provenance"]["cpus_visible"] == len(os.sched_getaffinity(0))
+    assert record["provenance"]["xla_flags"] == os.environ.get("XLA_FLAGS")
     assert record["data"]["source"] == "collected" and "meaningless" in record["scale"]
     assert (data.cache_root() / "train" / record["config_hash"] / "checkpoints").is_dir()
 

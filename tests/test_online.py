@@ -1,4 +1,5 @@
-"""Online fine-tuning: the exploration schedule, a frozen pre-trained encoder, kill and resume."""
+"""Online fine-tuning in ALE and on the twin: the exploration schedule, a frozen pre-trained
+encoder, kill and resume, the game variant played."""
 
 import functools
 
@@ -6,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from scaledql import agents, checkpoints, configs, learner, online, pipeline
+from scaledql import agents, checkpoints, configs, data, learner, online, pipeline
+from scaledql.agents import minatar_dqn
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +58,7 @@ def test_an_online_run_plays_one_game_with_one_step_q_learning():
 
 def test_the_learning_curve_counts_agent_steps_and_frames_at_each_episodes_end():
     episodes = [{"return": 2.0, "length": 100}, {"return": 0.0, "length": 50}]
-    assert online.learning_curve(episodes) == [
+    assert online.learning_curve(episodes, frames_per_step=4) == [
         {"agent_steps": 100, "frames": 400, "return": 2.0},
         {"agent_steps": 150, "frames": 600, "return": 0.0},
     ]
@@ -92,7 +94,7 @@ def test_a_killed_online_run_resumes_from_its_checkpoint_with_the_learners_state
     result = online.train_online(config, tmp_path / "run", progress=False)
     assert result.resumed_from is not None and 100 <= result.resumed_from < 250
     # the restored learner had taken the updates before its checkpoint: none lost or repeated
-    assert int(result.state.step) == updates_in(config) == 63
+    assert result.gradient_steps == updates_in(config) == 63
 
 
 @pytest.mark.slow
@@ -107,15 +109,15 @@ def test_online_finetuning_from_a_frozen_pretrained_encoder_moves_only_the_rest(
     )
     workdir = checkpoints.default_workdir(config)
     start = functools.partial(pipeline.initial_params, config)
-    state = online.train_online(config, workdir, start, progress=False).state
-    tuned = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree.leaves_with_path(state)}
-    encoder = [k for k in tuned if k.startswith((".params['encoder']", ".params['readout']"))]
+    params = online.train_online(config, workdir, start, progress=False).params
+    tuned = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree.leaves_with_path(params)}
+    encoder = [k for k in tuned if k.startswith(("['encoder']", "['readout']"))]
     assert encoder
     for key in encoder:
-        np.testing.assert_array_equal(tuned[key], source[key.removeprefix(".params")])
+        np.testing.assert_array_equal(tuned[key], source[key])
     fresh = learner.random_params(config)
     assert not np.array_equal(
-        tuned[".params['head_Breakout']['kernel']"], fresh["head_Breakout"]["kernel"]
+        tuned["['head_Breakout']['kernel']"], fresh["head_Breakout"]["kernel"]
     )
 
     record = pipeline.run_or_load(config, progress=False)  # resumes the finished run
@@ -123,3 +125,77 @@ def test_online_finetuning_from_a_frozen_pretrained_encoder_moves_only_the_rest(
     assert record["data"]["frames"] == 1200 and set(record["scores"]) == {"Breakout"}
     assert record["provenance"]["wall_time_s"]["resumed_from_agent_step"] is not None
     assert record["provenance"]["command"].startswith("scaledql train --preset smoke")
+
+
+# --- the twin: the behaviour DQN's jitted loop, playing a package config -----------------------
+TWIN_ONLINE = [
+    "games=minatar/Breakout",
+    "online.agent_steps=2500",
+    "online.mode=1",  # bricks hidden except on a hit
+    "online.warmup=500",
+    "online.epsilon_decay=1000",
+    "online.replay_capacity=1000",
+]
+
+
+def twin(*settings):
+    return configs.override(configs.preset("twin-smoke"), list(settings))
+
+
+def test_a_twin_online_run_names_a_mode_of_its_game_and_no_difficulty(tmp_path):
+    twin(*TWIN_ONLINE)  # accepted
+    with pytest.raises(ValueError, match="no mode 3; valid modes: 0"):
+        twin(*TWIN_ONLINE, "online.mode=3")
+    with pytest.raises(ValueError, match="no difficulties; set online.difficulty=none"):
+        twin(*TWIN_ONLINE, "online.difficulty=0")
+    with pytest.raises(ValueError, match="multiple of 10000"):
+        online.train_online(twin(*TWIN_ONLINE, "online.replay_capacity=15000"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_a_killed_twin_online_run_resumes_keeps_its_frozen_encoder_and_plays_its_variant(
+    monkeypatch,
+):
+    config = twin(*TWIN_ONLINE, "finetune.pretrained=0123456789ab", "finetune.encoder=frozen")
+    source = learner.random_params(configs.override(config, ["seed=7"]))
+    # copied first: the jitted loop donates the parameters it starts from
+    given = {jax.tree_util.keystr(p): np.array(v) for p, v in jax.tree.leaves_with_path(source)}
+    workdir = checkpoints.default_workdir(config)
+    real = minatar_dqn._save_state
+
+    def dies_after_first_checkpoint(*args):
+        real(*args)
+        raise Killed
+
+    monkeypatch.setattr(minatar_dqn, "_save_state", dies_after_first_checkpoint)
+    with pytest.raises(Killed):
+        online.train_online(config, workdir, lambda: source, progress=False)
+    monkeypatch.setattr(minatar_dqn, "_save_state", real)
+    # a resumed run restores its own parameters: it must not ask for the pre-trained ones
+    result = online.train_online(config, workdir, None, progress=False)
+    assert result.resumed_from == 999  # checkpoints fall on add counts k * capacity - 1
+    assert result.gradient_steps == updates_in(config) == 501
+    last = result.learning_curve[-1]
+    assert last["frames"] == last["agent_steps"] <= 2500  # the twin has no frame skip
+
+    tuned = {
+        jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree.leaves_with_path(result.params)
+    }
+    encoder = [k for k in tuned if k.startswith("['encoder']")]
+    assert encoder
+    for key in encoder:
+        np.testing.assert_array_equal(tuned[key], given[key])
+    assert not np.array_equal(
+        tuned["['head_minatar/Breakout']['kernel']"], given["['head_minatar/Breakout']['kernel']"]
+    )
+
+    # it played mode 1: the brick channel (3) shows only on the frames where the ball hits one,
+    # where the default game shows a wall of bricks on every frame
+    run = data.open_run(workdir / "replay")
+    bricks = run.frames(np.arange(run.num_rows))[..., 3].sum(axis=(1, 2))
+    assert run.num_rows == 2500 and (bricks == 0).mean() > 0.9
+
+    record = pipeline.run_or_load(config, progress=False)  # finds the finished run
+    assert record["data"]["mode"] == 1 and record["data"]["frames"] == 2500
+    assert set(record["scores"]) == {"minatar/Breakout"}

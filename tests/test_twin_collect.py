@@ -4,7 +4,7 @@ killed collection resumes to exactly the files of an uninterrupted one."""
 import numpy as np
 import pytest
 
-from scaledql import data
+from scaledql import data, records
 from scaledql.agents import minatar_dqn
 from scaledql.data import format as fmt
 
@@ -82,3 +82,21 @@ def test_a_killed_collection_resumes_to_the_same_files(tmp_path, monkeypatch):
         np.testing.assert_array_equal(
             fmt.read_array(tmp_path / "whole" / name), fmt.read_array(tmp_path / "killed" / name)
         )
+
+
+def test_a_collection_that_does_not_reproduce_the_stored_summary_leaves_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
+    summary = {"settings": {"seed": 1}, "frames": 100, "episodes": 7, "learning_curve": [],
+               "random_returns": [0.0], "final_returns": [1.0]}  # fmt: skip
+    first = records.write_collection(summary, "r", "minatar/Breakout", 1, "scaledql collect a")
+    # the same data again (another policy evaluation, another command): stored anew
+    again = records.write_collection(
+        {**summary, "final_returns": [2.0]}, "r", "minatar/Breakout", 1, "scaledql collect b"
+    )
+    assert again["provenance"]["command"] == "scaledql collect b"
+    # other episodes: the stored summary stays, and the warning names the file and the field
+    path = records.collection_path("r", "minatar/Breakout", 1)
+    with pytest.warns(UserWarning, match=r"does not reproduce .*run1.json.*differ in episodes"):
+        kept = records.write_collection({**summary, "episodes": 8}, "r", "minatar/Breakout", 1, "c")
+    assert kept == records.load_collection("r", "minatar/Breakout", 1) == again
+    assert path.exists() and first["episodes"] == 7

@@ -16,6 +16,9 @@ whose buffer has the replay's capacity, so each checkpoint is exactly the agent'
 moment (one MinAtar frame is one agent step, no frame skip). At each checkpoint the agent's
 state (network, optimiser, game, random key) is saved beside it, and a killed collection resumes
 from the last one, bit for bit.
+
+The same loop fine-tunes online (`learn_online`): any package config that plays one twin game
+in place of the behaviour DQN, starting from the parameters it is handed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dataclasses
 import functools
 import pathlib
 import time
+from collections.abc import Callable
 
 import flax.serialization
 import flax.struct
@@ -181,13 +185,13 @@ def _block_fn(config: Config, mode: int | None):
     return block
 
 
-def _initial_carry(config: Config, mode: int | None, frame_shape: tuple) -> Carry:
+def _initial_carry(config: Config, mode: int | None, frame_shape: tuple, params: dict) -> Carry:
     env = envs.minatar.TwinEnv(config.games[0], mode)
     key, reset_key = jax.random.split(jax.random.PRNGKey(config.seed))
     obs, game = env.reset(reset_key)
     capacity = config.online.replay_capacity
     return Carry(
-        train=learner.create_train_state(config, learner.random_params(config)),
+        train=learner.create_train_state(config, params),
         game=game,
         obs=obs,
         key=key,
@@ -229,20 +233,15 @@ def collect(
     (the `random` behaviour); overrides: key=value settings of the DQN (`behaviour_config`),
     recorded in the log's settings."""
     out_dir = pathlib.Path(out_dir)
+    _block_frames(capacity)  # refused before anything is written
     with exclusive(out_dir, f"a collection of {game}"):
         return _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress)
 
 
 def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress):
-    from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
-
-    block_frames = min(BLOCK, capacity)
-    if capacity % block_frames:
-        raise ValueError(f"capacity {capacity} must be a multiple of {BLOCK} frames")
     if overrides and not learn:
         raise ValueError(f"{game}: --set changes the learning DQN; random play has no settings")
     config = behaviour_config(game, seed, capacity, learn, tuple(overrides))
-    frame_shape = (10, 10, envs.minatar.CHANNELS[game])
     settings = {
         "game": game,
         "policy": "dqn (Dopamine's MinAtar DQN, jitted)" if learn else "random",
@@ -253,6 +252,60 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, prog
     }
     if overrides:
         settings["overrides"] = list(overrides)
+    return _play(config, frames, out_dir, mode, settings, None, "collect", progress)
+
+
+def learn_online(
+    config: Config,
+    out_dir: pathlib.Path,
+    initial_params: Callable[[], dict] | None = None,
+    progress: bool = True,
+) -> Collection:
+    """Online learning on the twin (the paper's online fine-tuning, Fig. 8): `config`'s
+    Q-learner (its network, loss and `config.online` schedule) plays `config.games[0]` in the
+    variant `config.online.mode` for `config.online.agent_steps` frames in the same jitted loop
+    as the behaviour DQN, its replay logged into `out_dir`; resumes from the last checkpoint.
+    initial_params() gives a new run's parameters (default: random); a resumed run restores
+    its own."""
+    online = config.online
+    settings = {
+        "game": config.games[0],
+        "policy": f"online learner {configs.config_hash(config)}",
+        "capacity": online.replay_capacity,
+        "seed": config.seed,
+        "mode": online.mode,
+        "difficulty": None,
+    }
+    out_dir = pathlib.Path(out_dir)
+    _block_frames(online.replay_capacity)  # refused before anything is written
+    with exclusive(out_dir, f"online learning of {config.games[0]}"):
+        return _play(
+            config, online.agent_steps, out_dir, online.mode, settings, initial_params, "online",
+            progress,
+        )  # fmt: skip
+
+
+def _block_frames(capacity: int) -> int:
+    """The frames a jitted call plays for a replay of `capacity` rows (a checkpoint's), or a
+    ValueError when the checkpoints would not fall on a call's end."""
+    block_frames = min(BLOCK, capacity)
+    if capacity % block_frames:
+        raise ValueError(
+            f"a replay capacity of {capacity} (--capacity, or online.replay_capacity) must be a "
+            f"multiple of {BLOCK} frames, or at most {BLOCK}: the jitted loop plays {BLOCK} frames "
+            "between checkpoints"
+        )
+    return block_frames
+
+
+def _play(config, frames, out_dir, mode, settings, initial_params, desc, progress) -> Collection:
+    """Plays and learns `frames` frames of `config`'s one game into `out_dir` (held by this
+    process), resuming there; see `collect`."""
+    from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
+
+    game, capacity = config.games[0], config.online.replay_capacity
+    block_frames = _block_frames(capacity)
+    frame_shape = (10, 10, envs.minatar.CHANNELS[game])
     log = resumable_log(out_dir, settings)
     if log is not None and log.get("complete"):
         if log["target_steps"] != frames:
@@ -262,8 +315,10 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, prog
             )
         _, params = load_qnetwork(out_dir / "policy")
         return Collection(log, config, params)
-    carry = _initial_carry(config, mode, frame_shape)
-    if log is not None and log["checkpoint"] is not None:
+    resuming = log is not None and log["checkpoint"] is not None
+    params = learner.starting_params(config, initial_params, resuming)
+    carry = _initial_carry(config, mode, frame_shape, params)
+    if resuming:
         writer = ReplayWriter.resume(out_dir, continue_episode=True)
         restored = flax.serialization.from_bytes(
             _without_replay(carry), (out_dir / STATE_FILE).read_bytes()
@@ -289,7 +344,7 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, prog
     log["gymnax"], log["complete"] = _gymnax_version(), False
     block = _block_fn(config, mode)
     done_frames = int(carry.frame)
-    bar = tqdm(total=frames, initial=done_frames, desc=f"collect {game}", disable=not progress)
+    bar = tqdm(total=frames, initial=done_frames, desc=f"{desc} {game}", disable=not progress)
     started = time.perf_counter()
     while done_frames < frames:
         # blocks end on frames k * block_frames - 1, so that every checkpoint (at add counts
@@ -324,6 +379,7 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, prog
     params = jax.device_get(carry.train.params)
     save_qnetwork(out_dir / "policy", config, params)  # before the log says complete
     log["complete"], log["final_add_count"] = True, writer.add_count
+    log["gradient_steps"] = int(carry.train.step)
     log["wall_time_s"] = wall + time.perf_counter() - started
     write_json(out_dir / LOG_NAME, log)
     return Collection(log, config, params)

@@ -35,6 +35,7 @@ __all__ = [
     "check_game",
     "family",
     "frame_after_noops",
+    "frames_per_step",
     "game_variants",
     "make_env",
     "minatar",
@@ -79,3 +80,9 @@ def state_shape(games) -> tuple[int, int, int]:
     """(H, W, C) of what the Q-network reads for `games`: ALE's 84x84 stack of 4 frames, or the
     twin's 10x10 grid padded to its widest game's channels."""
     return minatar.STATE_SHAPE if check_family(games) == "minatar" else STATE_SHAPE
+
+
+def frames_per_step(game: str) -> int:
+    """Emulator frames an agent step advances `game`: ALE's frame skip of 4 (DQN Replay's
+    preprocessing), or 1 on the twin, which has none."""
+    return 1 if minatar.is_twin(check_game(game)) else ale.FRAME_SKIP

@@ -118,6 +118,7 @@ ALL_GAMES: tuple[str, ...] = tuple(sorted(NUM_ACTIONS))
 # What the Q-network reads: a stack of the last 4 preprocessed 84x84 greyscale frames, (H, W, 4)
 # uint8. One frame on disk is `data.format.FRAME_SHAPE`, (84, 84).
 STATE_SHAPE: tuple[int, int, int] = (84, 84, 4)
+FRAME_SKIP = 4  # emulator frames an agent step advances (DQN Replay's preprocessing)
 
 
 def check_game(game: str) -> str:
@@ -175,7 +176,7 @@ def make_env(
     env = AtariPreprocessing(
         env,
         noop_max=0,  # the wrapper's default of 30 no-op starts is not DQN Replay's setting
-        frame_skip=4,
+        frame_skip=FRAME_SKIP,
         screen_size=84,
         terminal_on_life_loss=False,
         grayscale_obs=True,
