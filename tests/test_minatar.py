@@ -185,8 +185,11 @@ def test_the_twin_network_family_spans_two_orders_of_magnitude_from_shapes():
 def test_twin_settings_that_cannot_work_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="nature needs 84x84 frames"):
         configs.override(configs.preset("twin"), ["network.encoder=nature"])
-    with pytest.raises(ValueError, match="online learning on the twin's game variants"):
-        configs.override(configs.preset("twin"), ["games=minatar/Freeway", "online.agent_steps=10"])
+    with pytest.raises(ValueError, match="no difficulties; set online.difficulty=none"):
+        configs.override(
+            configs.preset("twin"),
+            ["games=minatar/Freeway", "online.agent_steps=10", "online.difficulty=0"],
+        )
     with pytest.raises(ValueError, match="DQN Replay Dataset holds ALE games only"):
         configs.override(configs.preset("twin"), ["data.source=dqn-replay"])
     with pytest.raises(ValueError, match="set eval.sticky_action_prob=0.1"):
