@@ -150,6 +150,16 @@ def trend(by_size: list[tuple[float, tuple[float, float, float]]]) -> str:
     return compare(ordered[-1][1], ordered[0][1])
 
 
+def slope_trend(slope: tuple[float, float, float], fewest_runs: int) -> str:
+    """The direction of a fitted slope (point, low, high), as `scores.iqm_slope` gives it:
+    "above" (it rises) when its interval lies above 0, "below" when under 0, else "level".
+    With fewer than 2 runs at some size the bootstrap has nothing to resample there, so
+    the interval shows no training-seed noise and the verdict is "level"."""
+    if fewest_runs < 2:
+        return "level"
+    return "above" if slope[1] > 0 else "below" if slope[2] < 0 else "level"
+
+
 def trend_breaks(by_size: list[tuple[float, str, float]]) -> list[tuple[str, float]]:
     """The sizes between the two ends whose point lies outside the range of the ends' points.
     by_size: (size, label, point) triples in any order; returns (label, point) pairs by size."""

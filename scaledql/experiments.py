@@ -87,6 +87,18 @@ SCALING_SIZES: dict[str, dict[str, tuple]] = {
     "paper": {"resnet": (("resnet34", 1.0), ("resnet50", 1.0), ("resnet101", 1.0),
                          ("resnet152", 1.0)),
               "impala": (1.0, 2.0, 4.0)},
+    # The twin's sizes span over two orders of magnitude of encoder parameters (12.6k to 1.34M
+    # for the ResNets at `twin`, 1.9k to 393k for IMPALA); its heads and MLP (0.4M) do not grow
+    # with the encoder. The ResNet + C51 point at the preset's own network is the multi-game
+    # chapter's Scaled QL run, shared.
+    "twin-smoke": {"resnet": (("resnet18", 1 / 32), ("resnet18", 1 / 16)),
+                   "impala": (0.125, 0.25)},
+    "twin": {"resnet": (("resnet18", 1 / 32), ("resnet18", 1 / 16), ("resnet18", 1 / 8),
+                        ("resnet34", 1 / 4)),
+             "impala": (0.125, 0.5, 1.0, 2.0)},
+    "twin-gpu": {"resnet": (("resnet18", 1 / 8), ("resnet18", 1 / 2), ("resnet34", 1.0),
+                            ("resnet101", 1.0)),
+                 "impala": (0.25, 1.0, 2.0, 4.0)},
 }  # fmt: skip
 
 # Fig. 6: ResNets improve with size (C51 and MSE alike); CQL with IMPALA networks does not.
@@ -462,6 +474,16 @@ def _width_label(width: float) -> str:
     return f"x{fractions.Fraction(width).limit_denominator(64)}"
 
 
+def twin_scaling(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
+) -> list[list[SizePoint]]:
+    """Fig. 6 on the twin: `scaling`'s sweep once for each of the chapter's training seeds,
+    [seed][size point], the points in the same order for every seed."""
+    return [
+        scaling(twin_preset, s, settings) for s in twin_seeds(twin_preset, "05_scaling", first_seed)
+    ]
+
+
 def twin_ablations(
     twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
 ) -> tuple[list[Config], dict[str, tuple[str, list[Config]]]]:
@@ -535,6 +557,10 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
         for dataset, methods in multi_game_runs.items()
         for method, seeds in methods.items()
     ]
+    for points in twin_scaling(twin_preset, first_seed):
+        planned += [
+            ("05_scaling", f"{p.family}, {p.label}, seed {p.config.seed}", p.config) for p in points
+        ]
     base, variants = twin_ablations(twin_preset, first_seed)
     for i, config in enumerate(base):
         planned.append(("06_ablations", f"Scaled QL, seed {config.seed}", config))

@@ -246,9 +246,50 @@ def _ale_cell(summary: str, ours: str, claim: experiments.PaperClaim) -> str:
     return f"{summary}: {VERDICT_WORDS[analysis.agreement(ours, claim.verdict)]}"
 
 
-def scaling_findings(ale: dict[str, list[tuple[int, dict]]] | None, seed: int = 0) -> list[Finding]:
+def twin_scaling(
+    study: dict[str, list[tuple[int, list[dict]]]],
+    references: dict[str, tuple[float, float]],
+    seed: int = 0,
+) -> dict[str, dict]:
+    """{family: {"sizes": [(parameters, IQM (point, low, high))], "slope": (point, low, high),
+    "runs": (fewest seeds at a size,), "verdict"}}: each family's twin-normalised IQM at each
+    size over seeds x games, the slope of the IQM per tenfold parameters
+    (`scores.iqm_slope`) and its direction (`analysis.slope_trend`). study: {family:
+    [(encoder parameters, [record of each seed])]}."""
+    out = {}
+    for family, sizes in study.items():
+        by_size = [analysis.reference_normalized(runs, references)[1] for _, runs in sizes]
+        params = [n for n, _ in sizes]
+        aggregates = scores.aggregate({i: x for i, x in enumerate(by_size)}, seed=seed)
+        slope = scores.iqm_slope(params, by_size, seed=seed)
+        fewest = min(len(x) for x in by_size)
+        out[family] = {
+            "sizes": [(n, aggregates[i]["IQM"]) for i, n in enumerate(params)],
+            "slope": slope,
+            "runs": (fewest,),
+            "verdict": analysis.slope_trend(slope, fewest),
+        }
+    return out
+
+
+def _slope_text(result: dict) -> str:
+    point, low, high = (100 * v for v in result["slope"])
+    seeds = result["runs"][0]
+    return (
+        f"IQM {point:+.1f} [{low:+.1f}, {high:+.1f}] % per 10x parameters "
+        f"({analysis.TREND_WORDS[result['verdict']]}), {len(result['sizes'])} sizes, "
+        f"{seeds} seed{'s' if seeds > 1 else ''}"
+    )
+
+
+def scaling_findings(
+    ale: dict[str, list[tuple[int, dict]]] | None,
+    seed: int = 0,
+    twin: dict[str, dict] | None = None,
+) -> list[Finding]:
     """The scaling chapter's rows, one per family of Fig. 6. ale: {family: [(parameters,
-    record)]} of the ALE sweep, or None; its verdict is `analysis.trend` of the IQMs."""
+    record)]} of the ALE sweep, or None; its verdict is `analysis.trend` of the IQMs. twin:
+    `twin_scaling`'s result, or None; the row's verdict is its slope's against the paper."""
     rows = []
     for family, claim in experiments.SCALING_CLAIMS.items():
         cell = ""
@@ -256,14 +297,15 @@ def scaling_findings(ale: dict[str, list[tuple[int, dict]]] | None, seed: int = 
             sizes = [(n, analysis.estimates([r], "human", seed)["IQM"]) for n, r in ale[family]]
             ours = analysis.trend(sizes)
             cell = _ale_cell(f"{analysis.TREND_WORDS[ours]} over {len(sizes)} sizes", ours, claim)
+        result = None if twin is None else twin[family]
         rows.append(
             Finding(
                 claim=f"{family} {analysis.TREND_WORDS[claim.verdict]} with size",
                 chapter="05_scaling",
                 paper=_paper_text(claim),
-                twin=NOT_RUN,
+                twin=NOT_RUN if result is None else _slope_text(result),
                 ale=cell,
-                verdict=_verdict(None, claim),
+                verdict=_verdict(result, claim),
             )
         )
     return rows
@@ -418,6 +460,35 @@ def _loaded(configs_by_key: dict) -> dict | None:
     return None if None in found.values() else found
 
 
+def twin_scaling_study(
+    plan: list[list[experiments.SizePoint]], found: dict[tuple[str, str], list[dict]]
+) -> dict[str, list[tuple[int, list[dict]]]]:
+    """{family: [(encoder parameters, [record of each seed])]} of `experiments.twin_scaling`'s
+    plan from `found` ({(family, size label): records}), as `twin_scaling` takes a study."""
+    study: dict[str, list[tuple[int, list[dict]]]] = {}
+    for p in plan[0]:
+        params = networks.param_breakdown(p.config)["encoder"]
+        study.setdefault(p.family, []).append((params, found[(p.family, p.label)]))
+    return study
+
+
+def twin_scaling_runs(plan: list[list[experiments.SizePoint]]) -> dict[tuple[str, str], list]:
+    """{(family, size label): [config of each seed]} of `experiments.twin_scaling`'s plan, as
+    `records.whole_seeds` and `pipeline.seed_records` take a study."""
+    return {
+        (p.family, p.label): [points[i].config for points in plan] for i, p in enumerate(plan[0])
+    }
+
+
+def _load_twin_scaling(preset: str, seed: int) -> dict[str, dict] | None:
+    """`twin_scaling` of the whole seeds recorded at `preset`'s twin, or None without one."""
+    plan = experiments.twin_scaling(experiments.TWIN_OF[preset], seed)
+    found = records.whole_seeds(twin_scaling_runs(plan))
+    if not found[next(iter(found))]:
+        return None
+    return twin_scaling(twin_scaling_study(plan, found), twin_references(plan[0][0].config), seed)
+
+
 def _load_twin_ablations(preset: str, seed: int) -> dict[str, dict] | None:
     """`twin_ablations` of the whole seeds recorded at `preset`'s twin, or None without one."""
     base, variants = experiments.twin_ablations(experiments.TWIN_OF[preset], seed)
@@ -486,7 +557,7 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
         ale_sizes = {}
         for i, p in enumerate(points):
             ale_sizes.setdefault(p.family, []).append((networks.param_count(p.config), sweep[i]))
-    rows += scaling_findings(ale_sizes, seed)
+    rows += scaling_findings(ale_sizes, seed, _load_twin_scaling(preset, seed))
     base, variants = experiments.ablations(preset, seed)
     found = _loaded({"base": base, **{n: c for n, (_, c) in variants.items()}})
     rows += ablation_findings(

@@ -167,3 +167,39 @@ def performance_profiles(
         return rly.create_performance_profile(
             {m: np.asarray(s, float) for m, s in score_dict.items()}, taus, reps=reps
         )
+
+
+def iqm_slope(
+    sizes: list[float], by_size: list[np.ndarray], reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(point, low, high): the least-squares slope of the IQM against log10(size), in IQM per
+    tenfold size, with its 95 % stratified-bootstrap interval (rliable's independent bootstrap:
+    each size's runs resampled within each game, apart from the other sizes').
+
+    sizes: (k,) positive, e.g. parameter counts; by_size: k arrays (runs_i, games) of
+    normalised scores, the same games in each.
+    """
+    from rliable import library as rly  # lazily, as in `aggregate`
+    from rliable import metrics
+
+    x = np.log10(np.asarray(sizes, float))
+    if x.size != len(by_size) or np.unique(x).size < 2:
+        raise ValueError(
+            f"a slope needs one score array per size and at least two different sizes; got "
+            f"sizes {list(sizes)} for {len(by_size)} arrays"
+        )
+    centred = x - x.mean()
+
+    def slope(*scores: np.ndarray) -> np.ndarray:
+        iqms = np.array([metrics.aggregate_iqm(s) for s in scores])
+        return np.array([centred @ iqms / (centred @ centred)])
+
+    with warnings.catch_warnings(), _global_numpy_seed(seed):
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        points, intervals = rly.get_interval_estimates(
+            {"slope": [np.asarray(s, float) for s in by_size]},
+            slope,
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
+    return float(points["slope"][0]), *(float(v) for v in np.ravel(intervals["slope"]))

@@ -87,6 +87,14 @@ def test_trend_compares_the_largest_size_with_the_smallest_whatever_the_order():
     assert analysis.TREND_WORDS["above"] == "rises" and analysis.TREND_WORDS["level"] == "is flat"
 
 
+def test_a_slope_has_a_direction_only_where_its_interval_excludes_zero_over_seeds():
+    assert analysis.slope_trend((0.2, 0.1, 0.3), fewest_runs=3) == "above"
+    assert analysis.slope_trend((-0.2, -0.3, -0.1), fewest_runs=3) == "below"
+    assert analysis.slope_trend((0.2, -0.1, 0.5), fewest_runs=3) == "level"
+    # one seed at a size: its interval shows no seed noise, so it says nothing
+    assert analysis.slope_trend((0.2, 0.2, 0.2), fewest_runs=1) == "level"
+
+
 def test_trend_breaks_are_the_middle_points_outside_the_ends_range():
     # sizes out of order on purpose: by size the points are 1.0, -0.6, 2.0, 3.0, 0.7
     points = [(3, "c", 2.0), (1, "a", 1.0), (5, "e", 0.7), (2, "b", -0.6), (4, "d", 3.0)]

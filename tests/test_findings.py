@@ -186,6 +186,47 @@ def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
     assert text.endswith("P(better) 1.00, 3 seeds")
 
 
+def test_twin_scaling_fits_the_slope_built_into_the_records_and_judges_each_family():
+    config = configs.preset("twin-smoke")
+    sizes = [1_000, 10_000, 100_000, 1_000_000]
+
+    def curve(means: list[float], spread: float = 0.1) -> list[tuple[int, list[dict]]]:
+        return [
+            (n, [record(config, dict.fromkeys(GAMES, m + spread * s), {}) for s in range(3)])
+            for n, m in zip(sizes, means, strict=True)
+        ]
+
+    study = {
+        "ResNet + C51": curve([1, 3, 5, 7]),
+        "ResNet + MSE": curve([7, 5, 3, 1]),
+        "IMPALA + C51": curve([4, 4, 4, 4], spread=3),  # seeds at 4, 7, 10 at every size
+    }
+    result = findings.twin_scaling(study, REFERENCES)
+    # at each size the IQM of (m, m+0.1, m+0.2) x 2 games is m + 0.1, out of 10: +2 a decade
+    assert result["ResNet + C51"]["slope"][0] == pytest.approx(0.2)
+    params, (point, low, high) = result["ResNet + C51"]["sizes"][0]
+    assert params == 1_000 and point == pytest.approx(0.11) and 0.1 <= low < point < high <= 0.12
+    assert result["ResNet + MSE"]["slope"][0] == pytest.approx(-0.2)
+    assert result["IMPALA + C51"]["slope"][0] == pytest.approx(0.0, abs=1e-12)
+    assert {f: r["verdict"] for f, r in result.items()} == {
+        "ResNet + C51": "above", "ResNet + MSE": "below", "IMPALA + C51": "level"
+    }  # fmt: skip
+    rows = {row.claim: row for row in findings.scaling_findings(None, twin=result)}
+    assert [row.verdict for row in rows.values()] == ["agrees", "disagrees", "agrees"]
+    text = rows["ResNet + C51 rises with size"].twin
+    assert text.startswith("IQM +20.0 [") and text.endswith("(rises), 4 sizes, 3 seeds")
+    single = findings.twin_scaling({"ResNet + C51": curve([1, 3, 5, 7])[:2]}, REFERENCES)
+    assert single["ResNet + C51"]["runs"] == (3,)
+
+
+def test_twin_scaling_runs_pair_each_size_with_its_seeds():
+    plan = experiments.twin_scaling("twin")
+    runs = findings.twin_scaling_runs(plan)
+    assert len(runs) == len(plan[0]) and all(len(seeds) == len(plan) for seeds in runs.values())
+    seeds = runs[("IMPALA + C51", "impala x2")]
+    assert [c.seed for c in seeds] == [0, 1, 2] and {c.network.width for c in seeds} == {2.0}
+
+
 def test_twin_transfer_compares_fine_tuned_seeds_with_scratch_over_held_out_games():
     config = configs.preset("twin-smoke")
 

@@ -69,3 +69,23 @@ def test_performance_profile_is_the_fraction_of_scores_above_tau():
     profiles, _ = scores.performance_profiles(score_dict, taus, reps=50)
     by_hand = [(score_dict["a"] > tau).mean() for tau in taus]  # 8/8, 5/8, 3/8, 0/8
     np.testing.assert_allclose(profiles["a"], by_hand)
+
+
+def test_iqm_slope_is_the_least_squares_slope_per_tenfold_size():
+    sizes = [1e3, 1e4, 3e4, 1e6]
+    iqms = [0.1, 0.3, 0.2, 0.7]
+    # every run and game of a size scores that size's IQM: nothing to resample
+    by_size = [np.full((3, 4), v) for v in iqms]
+    point, low, high = scores.iqm_slope(sizes, by_size)
+    reference = np.polyfit(np.log10(sizes), iqms, 1)[0]
+    assert point == pytest.approx(reference) and low == pytest.approx(reference)
+    assert high == pytest.approx(reference)
+
+
+def test_iqm_slope_intervals_hold_the_seed_noise_and_refuse_one_size():
+    rng = np.random.default_rng(0)
+    flat = [rng.normal(0.5, 0.2, (3, 5)) for _ in range(4)]
+    point, low, high = scores.iqm_slope([1e3, 1e4, 1e5, 1e6], flat)
+    assert low < point < high and low < 0 < high
+    with pytest.raises(ValueError, match="two different sizes"):
+        scores.iqm_slope([1e3, 1e3], flat[:2])
