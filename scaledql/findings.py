@@ -282,6 +282,17 @@ def _slope_text(result: dict) -> str:
     )
 
 
+def ale_scaling_sizes(
+    points: list[experiments.SizePoint], sweep: list[dict]
+) -> dict[str, list[tuple[int, dict]]]:
+    """{family: [(parameters, record)]} of the ALE sweep's points and their records, in order,
+    as `scaling_findings` takes them."""
+    sizes: dict[str, list[tuple[int, dict]]] = {}
+    for point, record in zip(points, sweep, strict=True):
+        sizes.setdefault(point.family, []).append((networks.param_count(point.config), record))
+    return sizes
+
+
 def scaling_findings(
     ale: dict[str, list[tuple[int, dict]]] | None,
     seed: int = 0,
@@ -552,11 +563,7 @@ def load_findings(preset: str, seed: int = 0) -> list[Finding]:
     rows = load_multi_game(preset, seed)
     points = experiments.scaling(preset, seed)
     sweep = _loaded({i: p.config for i, p in enumerate(points)})
-    ale_sizes = None
-    if sweep is not None:
-        ale_sizes = {}
-        for i, p in enumerate(points):
-            ale_sizes.setdefault(p.family, []).append((networks.param_count(p.config), sweep[i]))
+    ale_sizes = None if sweep is None else ale_scaling_sizes(points, list(sweep.values()))
     rows += scaling_findings(ale_sizes, seed, _load_twin_scaling(preset, seed))
     base, variants = experiments.ablations(preset, seed)
     found = _loaded({"base": base, **{n: c for n, (_, c) in variants.items()}})
