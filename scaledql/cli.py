@@ -131,15 +131,19 @@ def _print_stats(rows: list[dict]) -> None:
     def fmt(value):
         return "-" if value is None else f"{value:.1f}"
 
+    def top(shares):  # the action played most in the last checkpoint, and its share of it
+        return f"{int(np.argmax(shares))} ({100 * max(shares):.1f} %)"
+
     print(
         f"{'game':<14} {'policy':<16} {'episodes':>8} {'mean clipped':>12} "
-        f"{'max clipped':>11} {'mean return':>11} {'max return':>10}  run"
+        f"{'max clipped':>11} {'mean return':>11} {'max return':>10} {'top action, end':>15}  run"
     )
     for r in rows:
         print(
             f"{r['game'] or '?':<14} {r['policy']:<16} {r['episodes']:>8} "
             f"{fmt(r['mean_clipped_return']):>12} {fmt(r['max_clipped_return']):>11} "
-            f"{fmt(r['mean_return']):>11} {fmt(r['max_return']):>10}  {r['run_dir']}"
+            f"{fmt(r['mean_return']):>11} {fmt(r['max_return']):>10} "
+            f"{top(r['final_action_shares']):>15}  {r['run_dir']}"
         )
 
 
@@ -413,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="inspect datasets")
     data_kinds = data.add_subparsers(dest="data", required=True)
-    stats = data_kinds.add_parser("stats", help="episodes and returns of run directories")
+    stats = data_kinds.add_parser(
+        "stats", help="episodes, returns and the action played most at the end of each run"
+    )
     stats.add_argument("run_dirs", nargs="+", type=pathlib.Path)
     stats.set_defaults(func=cmd_data_stats)
 

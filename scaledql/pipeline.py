@@ -170,6 +170,9 @@ def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
         "agent_steps": steps,
         "frames": envs.frames_per_step(config.games[0]) * steps,
         "episodes": len(result.learning_curve),
+        # how it played at the end: one action in nearly every row means a greedy action that
+        # no longer depends on the state
+        "final_action_shares": data.final_action_shares(workdir / "replay").tolist(),
     }
     wall = {"resumed_from_agent_step": result.resumed_from, "train": result.wall_time_s}
     return result.learning_curve, result.params, about, wall

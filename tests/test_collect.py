@@ -35,6 +35,10 @@ def test_random_collection_writes_a_readable_run(tmp_path, game):
     assert not state[..., :3].any() and state[..., 3].any()  # [0, 0, 0, o_0]
     stats = data.dataset_stats(tmp_path / game)
     assert stats["episodes"] == len(log["episodes"]) and stats["policy"] == "random"
+    # one share per action of the game's action set, random play spreading over all of them
+    shares = stats["final_action_shares"]
+    assert len(shares) == envs.num_actions(game) and min(shares) > 0
+    assert sum(shares) == pytest.approx(1.0)
 
 
 class Interrupt(Exception):

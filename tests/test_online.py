@@ -198,4 +198,7 @@ def test_a_killed_twin_online_run_resumes_keeps_its_frozen_encoder_and_plays_its
 
     record = pipeline.run_or_load(config, progress=False)  # finds the finished run
     assert record["data"]["mode"] == 1 and record["data"]["frames"] == 2500
+    # the replay's last checkpoint (capacity 1,000, written at 2,500 rows) holds rows 1500-2499
+    played = np.bincount(run.action[1500:], minlength=3) / 1000
+    np.testing.assert_allclose(record["data"]["final_action_shares"], played)
     assert set(record["scores"]) == {"minatar/Breakout"}

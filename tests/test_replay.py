@@ -308,6 +308,27 @@ def grid(episode: int, step: int, channels: int = 4) -> np.ndarray:
     return g
 
 
+@pytest.mark.parametrize(
+    ("zeros", "twos", "shares"),
+    [
+        # capacity 16, 40 rows: the last checkpoint's buffer holds rows 24-39, of which
+        # rows 24-29 played action 0 and rows 30-39 action 2
+        (30, 10, [6 / 16, 0.0, 10 / 16]),
+        # 12 rows, never a full buffer: only those 12 count
+        (10, 2, [10 / 12, 0.0, 2 / 12]),
+    ],
+)
+def test_final_action_shares_count_the_last_checkpoints_rows(tmp_path, zeros, twos, shares):
+    writer = data.ReplayWriter(tmp_path / "run", capacity=16, frame_shape=(10, 10, 4))
+    rows = zeros + twos
+    actions = np.r_[np.zeros(zeros, np.int32), np.full(twos, 2, np.int32)]
+    writer.add_many(
+        np.zeros((rows, 10, 10, 4), np.uint8), actions, np.zeros(rows), np.zeros(rows, bool)
+    )
+    writer.close()
+    np.testing.assert_allclose(data.final_action_shares(tmp_path / "run"), shares)
+
+
 def test_object_grids_are_written_and_read_back_one_frame_a_state(tmp_path):
     writer = data.ReplayWriter(tmp_path / "run", capacity=16, frame_shape=(10, 10, 4))
     lengths, reference = [5, 9, 7, 6], []

@@ -11,6 +11,7 @@ from scaledql.data.collect import (
     clipped_episode_returns,
     collect,
     dataset_stats,
+    final_action_shares,
     read_log,
 )
 from scaledql.data.datasets import (
@@ -43,6 +44,7 @@ __all__ = [
     "collect_missing",
     "dataset_root",
     "dataset_stats",
+    "final_action_shares",
     "describe",
     "missing_runs",
     "open_dataset",

@@ -227,6 +227,25 @@ def clipped_episode_returns(run: RunData) -> np.ndarray:
     return returns if run.checkpoints[0].first_row == 0 else returns[1:]
 
 
+def final_action_shares(run_dir: pathlib.Path) -> np.ndarray:
+    """(A,) the share of each action among the rows of a run's last checkpoint, which hold how
+    the behaviour policy played at the end. A learner whose greedy action no longer depends on
+    the state plays one action in nearly every row (all but its exploration). A is the game's
+    action count where the collection log names the game, else the largest action + 1; only
+    the action file is read, never the frames."""
+    run_dir = pathlib.Path(run_dir)
+    suffixes = fmt.find_suffixes(run_dir)
+    if not suffixes:
+        raise fmt.DataFormatError(f"{run_dir} holds no DQN Replay checkpoint")
+    last = suffixes[-1]
+    actions = fmt.read_array(fmt.store_path(run_dir, "action", last))
+    add_count = int(fmt.read_array(fmt.scalar_path(run_dir, "add_count", last)))
+    actions = actions[: min(add_count, len(actions))]
+    log = read_log(run_dir)
+    count = envs.num_actions(log["settings"]["game"]) if log else int(actions.max()) + 1
+    return np.bincount(actions, minlength=count) / len(actions)
+
+
 def dataset_stats(run_dir: pathlib.Path, run: RunData | None = None) -> dict:
     """Episodes and returns of a run: unclipped from the collection log where there is one."""
     log = read_log(run_dir)
@@ -246,5 +265,6 @@ def dataset_stats(run_dir: pathlib.Path, run: RunData | None = None) -> dict:
         "max_clipped_return": float(clipped.max()) if len(clipped) else None,
         "mean_return": float(returns.mean()) if returns is not None and len(returns) else None,
         "max_return": float(returns.max()) if returns is not None and len(returns) else None,
+        "final_action_shares": final_action_shares(run_dir).tolist(),
     }
     return summary
