@@ -189,9 +189,28 @@ def code_version() -> dict:
 
 
 def cpu_setting() -> dict:
-    """What XLA:CPU's numbers depend on besides the code and the CPU: the cores this process
-    may use (`taskset` narrows them) and the XLA flags it was started with."""
-    return {"cpus_visible": len(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS")}
+    """What XLA:CPU's numbers depend on besides the code: the CPU (XLA compiles for its vector
+    extensions, so two CPU models can round differently), the cores this process may use
+    (`taskset` narrows them) and the XLA flags it was started with."""
+    return {
+        "cpu": _cpu_model(),
+        "cpus_visible": len(os.sched_getaffinity(0)),
+        "xla_flags": os.environ.get("XLA_FLAGS"),
+    }
+
+
+def _cpu_model() -> str:
+    """The host CPU's model name and the widest vector extension it has, e.g. 'AMD EPYC (avx2)'."""
+    try:
+        lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = fields.get("flags", "").split()
+    isa = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), None)
+    model = fields.get("model name", platform.machine())
+    return f"{model} ({isa})" if isa else model
 
 
 def provenance(config: Config, wall_times: dict, code: dict) -> dict:

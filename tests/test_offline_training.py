@@ -68,6 +68,7 @@ def test_smoke_preset_trains_checkpoints_evaluates_and_records(monkeypatch):
     assert record["provenance"]["git_commit"] and record["provenance"]["jax"] == jax.__version__
     # what XLA:CPU's numbers depend on: the cores the process may use, its XLA flags
     assert record["provenance"]["cpus_visible"] == len(os.sched_getaffinity(0))
+    assert record["provenance"]["cpu"]  # the CPU model XLA compiled for
     assert record["provenance"]["xla_flags"] == os.environ.get("XLA_FLAGS")
     assert record["data"]["source"] == "collected" and "meaningless" in record["scale"]
     assert (data.cache_root() / "train" / record["config_hash"] / "checkpoints").is_dir()
