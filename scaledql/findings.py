@@ -139,15 +139,6 @@ def identical_play_games(by_group: dict[str, list[dict]]) -> list[str]:
     ]
 
 
-def one_action_runs(runs: list[dict], share: float = 0.9) -> tuple[int, int]:
-    """(how many, of how many) online runs played a single action in at least `share` of the
-    rows of their replay's last checkpoint (`data.final_action_shares`, in the record's
-    data): a greedy action that no longer depends on the state, the exploration aside. Only
-    records that hold the shares count (older ones do not)."""
-    held = [r["data"]["final_action_shares"] for r in runs if "final_action_shares" in r["data"]]
-    return sum(max(shares) >= share for shares in held), len(held)
-
-
 def late_rise(runs: list[dict], key: str = "q_data") -> float:
     """How much `key` of the learning curves still rose over the second half of training: the
     mean over runs of (last value - value at the middle row) / |last value|. Near 0 for a

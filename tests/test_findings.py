@@ -165,18 +165,6 @@ def test_games_played_identically_on_different_data_are_named():
     assert findings.identical_play_games({"sub": sub, "near": near}) == ["a"]
 
 
-def test_one_action_runs_count_only_records_that_hold_the_shares():
-    runs = [
-        {"data": {"final_action_shares": [0.01, 0.99, 0.0]}},  # one action: counts
-        {"data": {"final_action_shares": [0.5, 0.2, 0.3]}},  # varied play
-        {"data": {"final_action_shares": [0.0, 0.1, 0.9]}},  # exactly at the threshold
-        {"data": {"source": "online"}},  # a record made before the shares were kept
-    ]
-    assert findings.one_action_runs(runs) == (2, 3)
-    assert findings.one_action_runs(runs, share=0.95) == (1, 3)
-    assert findings.one_action_runs(runs[3:]) == (0, 0)
-
-
 def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
     base, variants = experiments.twin_ablations("twin")
     assert base == experiments.twin_multi_game("twin")[experiments.MULTI_GAME_DATA]["Scaled QL"]
