@@ -25,7 +25,7 @@ from scaledql import (
     pipeline,
     records,
 )
-from scaledql.data import cache_root, dataset_stats
+from scaledql.data import cache_root, dataset_stats, read_log
 
 
 def config_from_args(args: argparse.Namespace) -> configs.Config:
@@ -113,7 +113,11 @@ def cmd_collect(args: argparse.Namespace) -> None:
         difficulty=args.difficulty,
         epsilon=args.epsilon,
         overrides=tuple(args.set),
+        checkpoints=args.checkpoints,
     )
+    if args.checkpoints is not None and not read_log(args.out)["complete"]:
+        print(f"stopped once checkpoints 0-{args.checkpoints - 1} were written; the same command "
+              "without --checkpoints resumes the run to its end")  # fmt: skip
     if (args.out / "policy").exists():
         print(f"the DQN's final network: {args.out / 'policy'} (use --policy greedy-eps:DIR)")
     if summary is not None and args.record:
@@ -291,8 +295,23 @@ def _shards(planned: list[configs.Config], n: int) -> dict[str, int]:
     return shard_of
 
 
+def _chapter_runs(planned: list, prefixes: list[str] | None) -> list:
+    """The planned (chapter, label, config) of the chapters that begin with one of `prefixes`
+    (all with None); a ValueError naming the chapters for a prefix that matches none."""
+    if not prefixes:
+        return planned
+    chapters = list(dict.fromkeys(chapter for chapter, *_ in planned))
+    unknown = [p for p in prefixes if not any(c.startswith(p) for c in chapters)]
+    if unknown:
+        raise ValueError(
+            f"--chapter {' '.join(unknown)}: no such chapter has runs; chapters: "
+            + ", ".join(chapters)
+        )
+    return [run for run in planned if run[0].startswith(tuple(prefixes))]
+
+
 def cmd_runs(args: argparse.Namespace) -> None:
-    planned = experiments.book_runs(args.preset, args.seed)
+    planned = _chapter_runs(experiments.book_runs(args.preset, args.seed), args.chapter)
     k, n = args.shard
     unrecorded = [records.load_record(c) is None for *_, c in planned]
     # balanced on the runs still to train, so that a study resumed part way splits its rest
@@ -370,6 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--difficulty", type=int, default=None)
     collect.add_argument("--epsilon", type=float, default=0.01, help="for greedy-eps")
     collect.add_argument(
+        "--checkpoints", type=int, default=None, metavar="N",
+        help="stop once the first N checkpoints are written (the run resumes later to the "
+        "same files): the first 10 of 50 are all that data.subset=initial:20 reads",
+    )  # fmt: skip
+    collect.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="a setting of the twin's DQN collector on top of its defaults (repeatable)",
     )  # fmt: skip
@@ -429,6 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--seed", type=int, default=0)
     runs.add_argument("--train", action="store_true", help="train the missing runs, in order")
+    runs.add_argument(
+        "--chapter", nargs="+", metavar="NAME",
+        help="only these chapters' runs (a prefix will do: 05 08): for a machine that holds "
+        "the data of some chapters only, e.g. the twin's initial 20 %% (chapters 4-6 and 8)",
+    )  # fmt: skip
     runs.add_argument(
         "--shard",
         type=_shard,

@@ -30,14 +30,15 @@ from scaledql.configs import Config
 
 
 def open_training_data(config: Config, progress: bool = True) -> list[list[data.RunData]]:
-    """runs[g]: the opened subset of every run of game g, collected first where missing; a
+    """runs[g]: the opened subset of every run of game g, collected first where missing (only
+    as far as the subset reads: the first 20 % of each run for `initial:20`); a finished
     collection that leaves a summary (the twin's) stores it under data/collections."""
     d = config.data
 
-    def collect_run(game: str, run: int, out_dir: pathlib.Path) -> None:
+    def collect_run(game: str, run: int, out_dir: pathlib.Path, checkpoints: int | None) -> None:
         summary = agents.collect_run(
             game, d.behaviour, d.steps_per_game, out_dir, capacity=d.capacity, seed=run,
-            progress=progress,
+            checkpoints=checkpoints, progress=progress,
         )  # fmt: skip
         if summary is not None:
             where = out_dir.relative_to(data.cache_root())  # the cache's own path is the machine's

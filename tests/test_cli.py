@@ -157,3 +157,14 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     with pytest.raises(SystemExit):
         cli.main(["runs", "--preset", "twin", "--shard", "2/2"])
     assert "expected K/N with 0 <= K < N" in capsys.readouterr().err
+    # --chapter: only the runs of the chapters named
+    trained = []
+    monkeypatch.setattr(cli.pipeline, "run_or_load", trained.append)
+    assert cli.main(["runs", "--preset", "twin", "--train", "--chapter", "05", "08_online"]) == 0
+    assert "0 of 57 runs recorded" in capsys.readouterr().out  # 33 + 24, counted above
+    chosen = {configs.config_hash(c) for ch, _, c in planned if ch[:2] in ("05", "08")}
+    assert {configs.config_hash(c) for c in trained} == chosen and len(trained) == 57
+    assert cli.main(["runs", "--preset", "twin", "--chapter", "09"]) == 2
+    assert "--chapter 09: no such chapter has runs; chapters: 04_multi_game" in (
+        capsys.readouterr().err
+    )

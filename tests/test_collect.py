@@ -125,3 +125,16 @@ def test_env_matches_dqn_replay_settings():
     assert not env.terminal_on_life_loss
     assert env.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
     assert env.unwrapped.ale.getInt("max_num_frames_per_episode") == 108_000
+
+
+def test_a_collection_stops_once_its_first_checkpoints_are_written_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    log = data.collect(
+        "Pong", data.RandomPolicy(6), 1000, out, capacity=128, checkpoints=2, progress=False
+    )
+    # checkpoint k is written at add count (k + 1) * 128 - 1, and the collection stops there
+    assert not log["complete"] and log["checkpoint"]["suffix"] == 1
+    assert fmt.find_suffixes(out) == [0, 1]
+    assert int(fmt.read_array(fmt.scalar_path(out, "add_count", 1))) == 255
+    resumed = data.collect("Pong", data.RandomPolicy(6), 1000, out, capacity=128, progress=False)
+    assert resumed["complete"] and sum(e["length"] for e in resumed["episodes"]) <= 1000

@@ -4,7 +4,7 @@ killed collection resumes to exactly the files of an uninterrupted one."""
 import numpy as np
 import pytest
 
-from scaledql import data, records
+from scaledql import configs, data, records
 from scaledql.agents import minatar_dqn
 from scaledql.data import format as fmt
 
@@ -100,3 +100,44 @@ def test_a_collection_that_does_not_reproduce_the_stored_summary_leaves_it(tmp_p
         kept = records.write_collection({**summary, "episodes": 8}, "r", "minatar/Breakout", 1, "c")
     assert kept == records.load_collection("r", "minatar/Breakout", 1) == again
     assert path.exists() and first["episodes"] == 7
+
+
+def test_a_collection_stopped_at_its_first_checkpoints_serves_initial_and_resumes(tmp_path):
+    """initial:X needs only a run's first checkpoints: collected that far, the run serves it
+    (and nothing that reads more), is no longer missing for it, and resumes to the files of an
+    uninterrupted collection."""
+    settings = {"capacity": 1000, "seed": 3, "progress": False}
+    whole = tmp_path / "whole"
+    minatar_dqn.collect("minatar/Breakout", 4500, whole, **settings)
+    config = configs.override(
+        configs.preset("twin-smoke"),
+        ["games=minatar/Breakout", "data.runs=3", "data.steps_per_game=4500",
+         "data.capacity=1000", f"data.root={tmp_path / 'root'}", "data.subset=initial:50"],
+    )  # fmt: skip
+    assert data.missing_runs(config) == [("minatar/Breakout", 3)]
+    calls = []
+
+    def collect_run(game, run, out_dir, checkpoints):
+        calls.append((game, run, checkpoints))
+        minatar_dqn.collect(game, 4500, out_dir, checkpoints=checkpoints, **settings)
+
+    data.collect_missing(config, collect_run)
+    # 4 full checkpoints of 1,000 rows in a run of 4,500 frames: initial:50 reads 2
+    assert calls == [("minatar/Breakout", 3, 2)]
+    partial = data.run_dir(tmp_path / "root", "minatar/Breakout", 3)
+    assert fmt.find_suffixes(partial) == [0, 1] and not data.read_log(partial)["complete"]
+    assert data.missing_runs(config) == []
+    for subset in ("all", "uniform:10", "initial:75"):
+        assert data.missing_runs(configs.override(config, [f"data.subset={subset}"]))
+        with pytest.raises(data.DataFormatError, match=rf"first 2 of the 4 checkpoints.*{subset}"):
+            data.open_subset(partial, subset)
+    opened = data.open_subset(partial, "initial:50")
+    reference = data.open_subset(whole, "initial:50")
+    assert opened.num_rows == reference.num_rows == 1999
+    np.testing.assert_array_equal(opened.action, reference.action)
+
+    minatar_dqn.collect("minatar/Breakout", 4500, partial, **settings)
+    names = sorted(p.name for p in whole.glob("*.gz"))
+    assert names == sorted(p.name for p in partial.glob("*.gz"))
+    for name in names:
+        np.testing.assert_array_equal(fmt.read_array(whole / name), fmt.read_array(partial / name))

@@ -31,11 +31,13 @@ def collect_run(
     difficulty: int | None = None,
     epsilon: float = 0.01,
     overrides: tuple = (),
+    checkpoints: int | None = None,
     progress: bool = True,
 ) -> dict | None:
     """Plays `steps` agent steps of `game` with `policy` into `out_dir` (resuming an unfinished
-    run); a learned policy's final network is saved in out_dir/policy. Returns the twin run's
-    summary, or None for an ALE run (its collection log holds its episodes)."""
+    run), or only until its first `checkpoints` are written; a learned policy's final network
+    is saved in out_dir/policy. Returns the summary of a finished twin run, or None (an ALE run,
+    whose collection log holds its episodes, or a run stopped at `checkpoints`)."""
     out_dir = pathlib.Path(out_dir)
     if envs.family(envs.check_game(game)) == "minatar":
         if policy not in ("dqn", "random") or difficulty is not None:
@@ -45,8 +47,10 @@ def collect_run(
             )
         collection = minatar_dqn.collect(
             game, steps, out_dir, capacity=capacity, seed=seed, mode=mode,
-            learn=policy == "dqn", overrides=overrides, progress=progress,
+            learn=policy == "dqn", overrides=overrides, checkpoints=checkpoints, progress=progress,
         )  # fmt: skip
+        if not collection.log["complete"]:
+            return None
         summary = minatar_dqn.summary(collection)
         for key, eps in (("final_returns", 0.001), ("random_returns", 1.0)):
             returns = evaluate.twin_returns(
@@ -60,7 +64,7 @@ def collect_run(
     agent = make_policy(policy, game, steps, seed, epsilon)
     data.collect(
         game, agent, steps, out_dir, capacity=capacity, seed=seed, mode=mode,
-        difficulty=difficulty, progress=progress,
+        difficulty=difficulty, checkpoints=checkpoints, progress=progress,
     )  # fmt: skip
     if isinstance(agent, DQNPolicy):
         save_qnetwork(out_dir / "policy", agent.config, agent.state.params)

@@ -224,6 +224,7 @@ def collect(
     mode: int | None = None,
     learn: bool = True,
     overrides: tuple = (),
+    checkpoints: int | None = None,
     progress: bool = True,
 ) -> Collection:
     """Plays and learns `game` for `frames` frames, logging every transition into `out_dir` in
@@ -231,14 +232,18 @@ def collect(
     network into out_dir/policy; resumes an unfinished collection with the same settings from
     its last checkpoint, and finds a finished one again. learn=False plays uniformly at random
     (the `random` behaviour); overrides: key=value settings of the DQN (`behaviour_config`),
-    recorded in the log's settings."""
+    recorded in the log's settings. checkpoints: stop once the first `checkpoints` are written,
+    leaving the run unfinished (its log's `complete` false) to resume later into the same files.
+    """
     out_dir = pathlib.Path(out_dir)
     _block_frames(capacity)  # refused before anything is written
     with exclusive(out_dir, f"a collection of {game}"):
-        return _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress)
+        return _collect(
+            game, frames, out_dir, capacity, seed, mode, learn, overrides, checkpoints, progress
+        )
 
 
-def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, progress):
+def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, checkpoints, progress):
     if overrides and not learn:
         raise ValueError(f"{game}: --set changes the learning DQN; random play has no settings")
     config = behaviour_config(game, seed, capacity, learn, tuple(overrides))
@@ -252,7 +257,7 @@ def _collect(game, frames, out_dir, capacity, seed, mode, learn, overrides, prog
     }
     if overrides:
         settings["overrides"] = list(overrides)
-    return _play(config, frames, out_dir, mode, settings, None, "collect", progress)
+    return _play(config, frames, out_dir, mode, settings, None, "collect", progress, checkpoints)
 
 
 def learn_online(
@@ -298,9 +303,12 @@ def _block_frames(capacity: int) -> int:
     return block_frames
 
 
-def _play(config, frames, out_dir, mode, settings, initial_params, desc, progress) -> Collection:
+def _play(
+    config, frames, out_dir, mode, settings, initial_params, desc, progress, stop_after=None
+) -> Collection:
     """Plays and learns `frames` frames of `config`'s one game into `out_dir` (held by this
-    process), resuming there; see `collect`."""
+    process), resuming there, or only until its first `stop_after` checkpoints are written;
+    see `collect`."""
     from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
 
     game, capacity = config.games[0], config.online.replay_capacity
@@ -346,7 +354,7 @@ def _play(config, frames, out_dir, mode, settings, initial_params, desc, progres
     done_frames = int(carry.frame)
     bar = tqdm(total=frames, initial=done_frames, desc=f"{desc} {game}", disable=not progress)
     started = time.perf_counter()
-    while done_frames < frames:
+    while done_frames < frames and not writer.holds_checkpoints(stop_after):
         # blocks end on frames k * block_frames - 1, so that every checkpoint (at add counts
         # k * capacity - 1) falls on a block's end
         first = block_frames - 1 if done_frames == 0 else block_frames
@@ -375,8 +383,10 @@ def _play(config, frames, out_dir, mode, settings, initial_params, desc, progres
         if checkpoints:
             _save_state(out_dir, carry, log, done_frames, wall + time.perf_counter() - started)
     bar.close()
-    writer.close()
     params = jax.device_get(carry.train.params)
+    if done_frames < frames:  # stopped at `stop_after`; the last checkpoint's state is saved
+        return Collection(log, config, params)
+    writer.close()
     save_qnetwork(out_dir / "policy", config, params)  # before the log says complete
     log["complete"], log["final_add_count"] = True, writer.add_count
     log["gradient_steps"] = int(carry.train.step)

@@ -94,19 +94,25 @@ def collect(
     seed: int = 0,
     mode: int | None = None,
     difficulty: int | None = None,
+    checkpoints: int | None = None,
     progress: bool = True,
 ) -> dict:
     """Plays `game` for `steps` agent steps in total and writes a run directory; returns its log.
 
     If `out_dir` already holds checkpoints of an unfinished collection with the same settings,
-    collection resumes from the last checkpoint.
+    collection resumes from the last checkpoint. checkpoints: stop once the first `checkpoints`
+    are written, leaving the run unfinished.
     """
     out_dir = pathlib.Path(out_dir)
     with exclusive(out_dir, f"a collection of {game}"):
-        return _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, progress)
+        return _collect(
+            game, policy, steps, out_dir, capacity, seed, mode, difficulty, checkpoints, progress
+        )
 
 
-def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, progress) -> dict:
+def _collect(
+    game, policy, steps, out_dir, capacity, seed, mode, difficulty, checkpoints, progress
+) -> dict:
     """`collect` into an `out_dir` this process holds."""
     # imported where a bar is drawn: in a kernel without ipywidgets, tqdm.auto warns on import
     from tqdm.auto import tqdm
@@ -159,7 +165,7 @@ def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, pro
     stack[..., -1] = frame
     ret = clipped = 0.0
     length = 0
-    while state["done"] < steps:
+    while state["done"] < steps and not writer.holds_checkpoints(checkpoints):
         action = policy.act(stack, state["done"])
         next_frame, reward, terminated, truncated, _ = env.step(action)
         ret, clipped, length = ret + reward, clipped + float(np.clip(reward, -1, 1)), length + 1
@@ -182,6 +188,8 @@ def _collect(game, policy, steps, out_dir, capacity, seed, mode, difficulty, pro
         stack[..., -1] = frame
     bar.close()
     env.close()
+    if state["done"] < steps:  # stopped at `checkpoints`, the last one saved with its policy
+        return log
     writer.close()
     save_completed()
     log["complete"] = True

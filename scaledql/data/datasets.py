@@ -9,9 +9,10 @@ import numpy as np
 
 from scaledql import envs
 from scaledql.configs import Config
+from scaledql.data import format as fmt
 from scaledql.data.collect import clipped_episode_returns, read_log
 from scaledql.data.run import RunData, cache_root
-from scaledql.data.subsets import open_game_runs, run_dir
+from scaledql.data.subsets import checkpoints_read, open_game_runs, run_dir
 
 
 def dataset_root(config: Config) -> pathlib.Path:
@@ -61,27 +62,44 @@ def describe(config: Config) -> dict:
     return about
 
 
+def checkpoints_needed(config: Config) -> int | None:
+    """How many leading checkpoints of each collected run `config.data.subset` reads (None:
+    all of them): `initial:20` of a 5M-frame twin run in 100,000-row checkpoints needs 10."""
+    d = config.data
+    return checkpoints_read(d.subset, d.steps_per_game // d.capacity)
+
+
 def missing_runs(config: Config) -> list[tuple[str, int]]:
-    """(game, run) of every run of a `collected` config's recipe not yet fully collected."""
+    """(game, run) of every run of a `collected` config's recipe that is neither fully
+    collected nor holds the checkpoints its subset reads."""
     if config.data.source != "collected":
         return []
+    needed = checkpoints_needed(config)
     missing = []
     for game in config.games:
         for run in config.data.runs:
-            log = read_log(run_dir(dataset_root(config), game, run))
-            if not (log and log.get("complete")):
+            where = run_dir(dataset_root(config), game, run)
+            log = read_log(where)
+            # add_count is a checkpoint's last file written: with it, the checkpoint is whole
+            enough = log and needed and fmt.scalar_path(where, "add_count", needed - 1).exists()
+            if not (log and (log.get("complete") or enough)):
                 missing.append((game, run))
     return missing
 
 
-def collect_missing(config: Config, collect_run: Callable[[str, int, pathlib.Path], None]) -> None:
-    """Collects every missing or unfinished run of a `collected` config's recipe.
+def collect_missing(
+    config: Config, collect_run: Callable[[str, int, pathlib.Path, int | None], None]
+) -> None:
+    """Collects every run of a `collected` config's recipe that `missing_runs` lists, as far as
+    the config's subset reads.
 
-    collect_run(game, run, out_dir) plays one run into out_dir (a factory, because the `dqn`
-    behaviour is a learner, which lives above this package, as do the family's collectors).
+    collect_run(game, run, out_dir, checkpoints) plays one run into out_dir, stopping once its
+    first `checkpoints` are written (None: the whole run); a factory, because the `dqn`
+    behaviour is a learner, which lives above this package, as do the family's collectors.
     """
+    needed = checkpoints_needed(config)
     for game, run in missing_runs(config):
-        collect_run(game, run, run_dir(dataset_root(config), game, run))
+        collect_run(game, run, run_dir(dataset_root(config), game, run), needed)
 
 
 def open_dataset(config: Config) -> list[list[RunData]]:

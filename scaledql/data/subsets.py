@@ -2,8 +2,10 @@
 
 - `all`: every checkpoint of the run.
 - `initial:X`: the first X % of the run's checkpoints, suffixes 0..k-1 with
-  k = round(X / 100 * F), F the number of full checkpoints (50 in DQN Replay, so `initial:20`
-  is suffixes 0-9, the 10M transitions of the paper's sub-optimal setting).
+  k = round(X / 100 * F), F the number of full checkpoints of the whole run (50 in DQN Replay,
+  so `initial:20` is suffixes 0-9, the 10M transitions of the paper's sub-optimal setting). A
+  run collected here counts the checkpoints it will have when finished, so an unfinished run
+  that already holds suffixes 0..k-1 serves `initial:X` (`checkpoints_read`).
 - `uniform:X`: X % of the rows spread evenly over the run: the first X % of every checkpoint
   (batch_rl's "x %" subsets: 10,000 rows of each of 50 checkpoints = 1 %). Multi-Game DT and
   the paper describe their fine-tuning data as "1 % uniformly sampled"; whether they kept whole
@@ -17,6 +19,7 @@ import dataclasses
 import pathlib
 
 from scaledql.data import format as fmt
+from scaledql.data.collect import read_log
 from scaledql.data.run import RunData, open_run, read_checkpoint_infos
 
 SUBSET_KINDS = ("all", "initial:X", "uniform:X")
@@ -43,18 +46,42 @@ def parse_subset(text: str) -> Subset:
     )
 
 
-def open_subset(run_dir: pathlib.Path, subset: str | Subset) -> RunData:
-    """Opens the rows of `run_dir` that `subset` selects (building only the caches it needs)."""
+def checkpoints_read(subset: str | Subset, planned: int) -> int | None:
+    """How many leading checkpoints of a run of `planned` full checkpoints `subset` reads:
+    round(X % of them), at least one, for `initial:X`; None (every one) for the others."""
     subset = parse_subset(subset) if isinstance(subset, str) else subset
-    if subset.kind == "all":
-        return open_run(run_dir)
-    if subset.kind == "uniform":
-        return open_run(run_dir, keep_fraction=subset.percent / 100)
-    suffixes = fmt.find_suffixes(run_dir)
+    if subset.kind != "initial":
+        return None
+    return max(1, round(subset.percent / 100 * max(planned, 1)))
+
+
+def open_subset(run_dir: pathlib.Path, subset: str | Subset) -> RunData:
+    """Opens the rows of `run_dir` that `subset` selects (building only the caches it needs).
+
+    Raises a DataFormatError when the run is an unfinished collection that lacks checkpoints
+    the subset reads."""
+    subset = parse_subset(subset) if isinstance(subset, str) else subset
+    log = read_log(run_dir)
+    unfinished = log is not None and not log.get("complete")
+    keep = subset.percent / 100 if subset.kind == "uniform" else None
+    if subset.kind != "initial" and not unfinished:
+        return open_run(run_dir, keep_fraction=keep)
     infos = read_checkpoint_infos(run_dir)
     full = [i.suffix for i in infos if i.num_rows >= i.capacity - 1]
-    count = max(1, round(subset.percent / 100 * max(len(full), 1)))
-    return open_run(run_dir, suffixes=suffixes[:count])
+    # a run collected here is as long as it was planned, whatever part of it is on disk
+    planned = log["target_steps"] // log["settings"]["capacity"] if unfinished else len(full)
+    count = checkpoints_read(subset, planned) or planned
+    if count > len(full):
+        raise fmt.DataFormatError(
+            f"{run_dir} holds the first {len(full)} of the {planned} checkpoints of an "
+            f"unfinished collection; data.subset={subset.kind}"
+            + ("" if subset.kind == "all" else f":{subset.percent:g}")
+            + f" reads {count} of them. Finish the collection: `scaledql collect` with its "
+            "settings resumes it, and so does training a config that needs it"
+        )
+    if subset.kind != "initial":
+        return open_run(run_dir, keep_fraction=keep)
+    return open_run(run_dir, suffixes=[i.suffix for i in infos][:count])
 
 
 def run_dir(root: pathlib.Path, game: str, run: int) -> pathlib.Path:

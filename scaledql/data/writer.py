@@ -99,6 +99,10 @@ class ReplayWriter:
         if self.add_count % self.capacity == self.capacity - 1:
             self.write_checkpoint((self.add_count + 1) // self.capacity - 1)
 
+    def holds_checkpoints(self, count: int | None) -> bool:
+        """Whether the first `count` checkpoints are written (False for None: a whole run)."""
+        return count is not None and (self.add_count + 1) // self.capacity >= count
+
     def write_checkpoint(self, suffix: int) -> None:
         """Writes the buffer as checkpoint `suffix`; add_count goes last, as the completion mark."""
         for name in fmt.STORE_ARRAYS:
