@@ -124,7 +124,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
         command = "scaledql " + shlex.join(args.argv)
         records.write_collection(summary, args.record, args.game, args.seed, command)
         print(f"summary: {records.collection_path(args.record, args.game, args.seed)}")
-    if summary is not None:
+    if summary is not None and summary["complete"]:
         final, random = (np.mean(summary[k]) for k in ("final_returns", "random_returns"))
         print(f"final policy: mean return {final:.2f} over {len(summary['final_returns'])} "
               f"episodes (random play: {random:.2f})")  # fmt: skip

@@ -99,12 +99,27 @@ COLLECTION_CONTENT = ("settings", "frames", "episodes", "learning_curve", "rando
 
 def collection_differences(stored: dict, summary: dict) -> list[str]:
     """The fields of `COLLECTION_CONTENT` in which a new collection's summary differs from
-    the one stored for the same run: empty when it reproduced the stored run's data."""
-    return [key for key in COLLECTION_CONTENT if stored.get(key) != summary.get(key)]
+    the one stored for the same run: empty when it reproduced the stored run's data. An
+    unfinished collection's summary (`complete` false) is compared on what it has played so
+    far: its settings and the stretches of the learning curve it holds."""
+    if summary.get("complete", True):
+        return [key for key in COLLECTION_CONTENT if stored.get(key) != summary.get(key)]
+    curve = summary["learning_curve"]
+    return [
+        key
+        for key, same in (
+            ("settings", stored.get("settings") == summary["settings"]),
+            ("frames", stored.get("frames") == summary["frames"]),
+            ("learning_curve", stored.get("learning_curve", [])[: len(curve)] == curve),
+        )
+        if not same
+    ]
 
 
-def write_collection(summary: dict, recipe: str, game: str, run: int, command: str) -> dict:
-    """Stores a collection's summary with its provenance; returns what is stored.
+def write_collection(summary: dict, recipe: str, game: str, run: int, command: str) -> dict | None:
+    """Stores a collection's summary with its provenance; returns what is stored. An
+    unfinished collection's summary is only checked against the stored one (None when none
+    is stored): a machine that does not reproduce the data is told at its first checkpoints.
 
     Where a summary of the same run is stored already and the new collection did not
     reproduce its data, the stored one stays (the committed records were trained on the data
@@ -116,13 +131,15 @@ def write_collection(summary: dict, recipe: str, game: str, run: int, command: s
     if existing is not None and (differs := collection_differences(existing, summary)):
         warnings.warn(
             f"{game} run {run}: this collection does not reproduce the stored one in {path} "
-            f"(they differ in {', '.join(differs)}; episodes {existing.get('episodes')} there, "
-            f"{summary.get('episodes')} here). The stored summary stays; the records were "
+            f"(they differ in {', '.join(differs)}{_first_difference(existing, summary)}). "
+            "The stored summary stays; the records were "
             "trained on the data it describes, and runs trained on this machine's data will "
             "not reproduce them. The committed twin data was collected with 2 CPU cores "
             "visible (no taskset); delete the summary to store this collection's instead.",
             stacklevel=2,
         )
+        return existing
+    if not summary.get("complete", True):
         return existing
     stored = {
         **summary,
@@ -131,6 +148,18 @@ def write_collection(summary: dict, recipe: str, game: str, run: int, command: s
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, stored)
     return stored
+
+
+def _first_difference(stored: dict, summary: dict) -> str:
+    """Where two collections' learning curves part: '; first at frame F: E episodes with mean
+    return R there, E' with R' here' (empty when the curves agree)."""
+    for old, new in zip(stored.get("learning_curve", []), summary["learning_curve"], strict=False):
+        if old != new:
+            return (
+                f"; first at frame {old['frames']:,}: {old['episodes']} episodes with mean return "
+                f"{old['mean_return']} there, {new['episodes']} with {new['mean_return']} here"
+            )
+    return ""
 
 
 def load_collection(recipe: str, game: str, run: int) -> dict | None:

@@ -1,6 +1,8 @@
 """The twin's jitted DQN collector: its run reads back through scaledql.data as logged, and a
 killed collection resumes to exactly the files of an uninterrupted one."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,18 @@ def test_a_collection_that_does_not_reproduce_the_stored_summary_leaves_it(tmp_p
         kept = records.write_collection({**summary, "episodes": 8}, "r", "minatar/Breakout", 1, "c")
     assert kept == records.load_collection("r", "minatar/Breakout", 1) == again
     assert path.exists() and first["episodes"] == 7
+    # an unfinished collection is checked on the stretches it has played, and never stored
+    curve = [{"frames": 50, "episodes": 4, "mean_return": 0.5}] * 2
+    stored = records.write_collection({**summary, "learning_curve": curve}, "r", "g", 1, "d")
+    partial = {**summary, "episodes": 4, "learning_curve": curve[:1], "complete": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert records.write_collection(partial, "r", "g", 1, "e") == stored
+    assert records.write_collection(partial, "r", "other", 1, "e") is None
+    assert not records.collection_path("r", "other", 1).exists()
+    moved = [{"frames": 50, "episodes": 3, "mean_return": 0.5}]
+    with pytest.warns(UserWarning, match="learning_curve; first at frame 50: 4 episodes with"):
+        assert records.write_collection({**partial, "learning_curve": moved}, "r", "g", 1, "e")
 
 
 def test_a_collection_stopped_at_its_first_checkpoints_serves_initial_and_resumes(tmp_path):
@@ -108,7 +122,7 @@ def test_a_collection_stopped_at_its_first_checkpoints_serves_initial_and_resume
     uninterrupted collection."""
     settings = {"capacity": 1000, "seed": 3, "progress": False}
     whole = tmp_path / "whole"
-    minatar_dqn.collect("minatar/Breakout", 4500, whole, **settings)
+    whole_run = minatar_dqn.collect("minatar/Breakout", 4500, whole, **settings)
     config = configs.override(
         configs.preset("twin-smoke"),
         ["games=minatar/Breakout", "data.runs=3", "data.steps_per_game=4500",
@@ -122,9 +136,16 @@ def test_a_collection_stopped_at_its_first_checkpoints_serves_initial_and_resume
         minatar_dqn.collect(game, 4500, out_dir, checkpoints=checkpoints, **settings)
 
     data.collect_missing(config, collect_run)
+    partial = data.run_dir(tmp_path / "root", "minatar/Breakout", 3)
+    # found again, not extended; its summary holds the stretches played so far, as they were
+    # in the uninterrupted run
+    stopped = minatar_dqn.collect("minatar/Breakout", 4500, partial, checkpoints=2, **settings)
+    head = minatar_dqn.summary(stopped, bins=9)
+    assert not head["complete"] and len(head["learning_curve"]) == 3  # 1,999 of 4,500 frames
+    whole_curve = minatar_dqn.summary(whole_run, bins=9)["learning_curve"]
+    assert head["learning_curve"] == whole_curve[:3]
     # 4 full checkpoints of 1,000 rows in a run of 4,500 frames: initial:50 reads 2
     assert calls == [("minatar/Breakout", 3, 2)]
-    partial = data.run_dir(tmp_path / "root", "minatar/Breakout", 3)
     assert fmt.find_suffixes(partial) == [0, 1] and not data.read_log(partial)["complete"]
     assert data.missing_runs(config) == []
     for subset in ("all", "uniform:10", "initial:75"):

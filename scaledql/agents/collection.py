@@ -36,8 +36,9 @@ def collect_run(
 ) -> dict | None:
     """Plays `steps` agent steps of `game` with `policy` into `out_dir` (resuming an unfinished
     run), or only until its first `checkpoints` are written; a learned policy's final network
-    is saved in out_dir/policy. Returns the summary of a finished twin run, or None (an ALE run,
-    whose collection log holds its episodes, or a run stopped at `checkpoints`)."""
+    is saved in out_dir/policy. Returns a twin run's summary (of the frames played so far for a
+    run stopped at `checkpoints`, `complete` false), or None for an ALE run (its collection log
+    holds its episodes)."""
     out_dir = pathlib.Path(out_dir)
     if envs.family(envs.check_game(game)) == "minatar":
         if policy not in ("dqn", "random") or difficulty is not None:
@@ -49,9 +50,9 @@ def collect_run(
             game, steps, out_dir, capacity=capacity, seed=seed, mode=mode,
             learn=policy == "dqn", overrides=overrides, checkpoints=checkpoints, progress=progress,
         )  # fmt: skip
-        if not collection.log["complete"]:
-            return None
         summary = minatar_dqn.summary(collection)
+        if not summary["complete"]:
+            return summary  # of the frames played so far, without the final evaluations
         for key, eps in (("final_returns", 0.001), ("random_returns", 1.0)):
             returns = evaluate.twin_returns(
                 collection.config, collection.params, game, EVALUATION_EPISODES, None, mode, eps,

@@ -348,7 +348,8 @@ def _play(
     else:
         writer = ReplayWriter(out_dir, capacity, frame_shape)
         episodes, wall = [], 0.0
-    log = {"settings": settings, "target_steps": frames, "checkpoint": None, "episodes": episodes}
+    saved = log["checkpoint"] if resuming else None  # what a run stopped at once holds
+    log = {"settings": settings, "target_steps": frames, "checkpoint": saved, "episodes": episodes}
     log["gymnax"], log["complete"] = _gymnax_version(), False
     block = _block_fn(config, mode)
     done_frames = int(carry.frame)
@@ -424,17 +425,20 @@ def _gymnax_version() -> str:
 
 def summary(collection: Collection, bins: int = 50) -> dict:
     """The small table of a collection that goes into git: the episode returns against frames
-    (mean over `bins` equal stretches of frames), settings, wall time."""
+    (mean over `bins` equal stretches of frames), settings, wall time. Of an unfinished
+    collection (`complete` false), the stretches it has played to their end only."""
     log = collection.log
     frames = log["target_steps"]
     edges = np.linspace(0, frames, bins + 1)
     ends = np.array([e["frames"] for e in log["episodes"]])
     returns = np.array([e["return"] for e in log["episodes"]])
     which = np.clip(np.searchsorted(edges, ends, side="left") - 1, 0, bins - 1)
+    played = frames if log["complete"] else log["checkpoint"]["agent_steps"]
     curve = [
         {"frames": int(edges[b + 1]), "episodes": int((which == b).sum()),
          "mean_return": float(returns[which == b].mean()) if (which == b).any() else None}
         for b in range(bins)
+        if edges[b + 1] <= played
     ]  # fmt: skip
     return {
         "settings": log["settings"],
@@ -443,4 +447,5 @@ def summary(collection: Collection, bins: int = 50) -> dict:
         "learning_curve": curve,
         "wall_time_s": log.get("wall_time_s"),
         "gymnax": log["gymnax"],
+        "complete": log["complete"],
     }
