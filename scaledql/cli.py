@@ -24,6 +24,7 @@ from scaledql import (
     networks,
     pipeline,
     records,
+    scores,
 )
 from scaledql.data import cache_root, dataset_stats, read_log
 
@@ -260,7 +261,7 @@ def cmd_records(args: argparse.Namespace) -> None:
         normed = [
             s["human_normalized"] for s in r["scores"].values() if s["human_normalized"] is not None
         ]
-        iqm = _iqm(np.array(normed)) if normed else float("nan")
+        iqm = scores.iqm(normed) if normed else float("nan")
         print(
             f"{r['provenance']['date'][:10]} {r['config']['name']:<6} {r['config_hash']} "
             f"{len(r['scores'])} games  IQM human-norm {iqm:6.3f}  {r['provenance']['command']}"
@@ -336,12 +337,6 @@ def cmd_book(args: argparse.Namespace) -> None:
     except book.ChapterFailed as error:
         print(f"scaledql book: {error}", file=sys.stderr)
         sys.exit(1)
-
-
-def _iqm(values) -> float:
-    from rliable import metrics  # lazily, as in `scores.aggregate`
-
-    return float(metrics.aggregate_iqm(values[None, :]))
 
 
 def build_parser() -> argparse.ArgumentParser:

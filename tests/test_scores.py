@@ -54,6 +54,38 @@ def test_aggregates_agree_with_rliable_called_directly():
     assert ours["a"]["IQM"][0] == pytest.approx(flat[7:23].mean(), rel=0.02)
 
 
+@pytest.mark.parametrize("shape_x, shape_y", [((3, 5), (3, 5)), ((5, 4), (2, 4)), ((1, 7), (4, 7))])
+def test_iqm_and_improvement_probability_agree_with_rliable_metrics(shape_x, shape_y):
+    from rliable import metrics
+
+    rng = np.random.default_rng(1)
+    # small integers: many ties, inside and across the two methods
+    x = rng.integers(0, 4, shape_x).astype(float)
+    y = rng.integers(0, 4, shape_y).astype(float)
+    for scores_x in (x, x + rng.normal(0, 0.1, shape_x)):
+        assert scores.iqm(scores_x) == pytest.approx(metrics.aggregate_iqm(scores_x), rel=1e-12)
+        for scores_y in (y, scores_x[: shape_y[0]]):
+            expected = metrics.probability_of_improvement(scores_x, scores_y)
+            assert scores.improvement_probability(scores_x, scores_y) == pytest.approx(expected)
+    # by hand: one game, X = (1, 2), Y = (2, 0): pairs 1>2 no, 1>0 yes, 2=2 half, 2>0 yes
+    assert scores.improvement_probability([[1.0], [2.0]], [[2.0], [0.0]]) == 2.5 / 4
+
+
+def test_probability_of_improvement_agrees_with_rliable_called_directly():
+    from rliable import library as rly
+    from rliable import metrics
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0.6, 0.3, (3, 5)), rng.normal(0.5, 0.3, (5, 5))
+    np.random.seed(11)  # rliable resamples from numpy's global stream
+    points, intervals = rly.get_interval_estimates(
+        {"x,y": [x, y]}, metrics.probability_of_improvement, reps=500
+    )
+    point, low, high = scores.probability_of_improvement(x, y, reps=500, seed=11)
+    assert point == pytest.approx(points["x,y"])
+    assert (low, high) == pytest.approx(tuple(np.ravel(intervals["x,y"])), rel=1e-12)
+
+
 def test_normalisation_and_the_missing_pooyan_score():
     assert scores.normalized_score("Pong", 14.6) == pytest.approx(1.0)
     assert scores.normalized_score("Pong", -20.7) == pytest.approx(0.0)
