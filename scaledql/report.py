@@ -9,15 +9,22 @@ from scaledql import records as run_records
 
 
 def caption(text: str, records: list[dict]) -> str:
-    """`text` followed by the scale, preset, seeds, games and record files behind a figure."""
+    """`text` followed by the scale, preset, seeds, games and record files behind a figure;
+    the records by folder, each once: `data/results/twin/: 0091e57a635a, 1d617e46b105 (.json)`."""
     first = records[0]
     seeds = sorted({r["config"]["seed"] for r in records})
     games = ", ".join(dict.fromkeys(g for r in records for g in r["config"]["games"]))
-    names = ", ".join(sorted({run_records.record_name(r) for r in records}))
+    by_preset: dict[str, set[str]] = {}
+    for r in records:
+        by_preset.setdefault(r["config"]["name"], set()).add(r["config_hash"])
+    folders = "; ".join(
+        f"data/results/{preset}/: {', '.join(sorted(hashes))}"
+        for preset, hashes in sorted(by_preset.items())
+    )
     return (
         f"{text} Preset `{first['config']['name']}` ({first['scale']}); "
         f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; games: {games}. "
-        f"Run records in data/results: {names}."
+        f"Run records (.json) in {folders}."
     )
 
 

@@ -153,7 +153,11 @@ def test_run_or_load_retrains_only_when_fresh_asks(tmp_path, monkeypatch):
 def test_caption_names_preset_seeds_games_and_records():
     text = report.caption("Returns.", [record({"Pong": [0.0]}), record({"Pong": [1.0]}, seed=1)])
     assert text.startswith("Returns. Preset `cpu` (reduced scale (cpu)); seeds 0, 1; games: Pong.")
-    assert text.endswith("data/results: cpu/abc.json.")
+    assert text.endswith("Run records (.json) in data/results/cpu/: abc.")
+    twin = {**record({"minatar/Breakout": [0.0]}), "config_hash": "def"}
+    twin["config"] = {**twin["config"], "name": "twin"}
+    both = report.caption("Returns.", [record({"Pong": [0.0]}), twin, twin])
+    assert both.endswith("in data/results/cpu/: abc; data/results/twin/: def.")
 
 
 def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
