@@ -489,9 +489,11 @@ def use_compilation_cache() -> None:
     """Keeps XLA's compiled programs on disk between commands (JAX's persistent compilation
     cache, in the cache root's jax/ folder unless JAX_COMPILATION_CACHE_DIR names one): every
     run of a study compiles the same programs, and gymnax's games alone take 10-25 s each to
-    compile on one core (about 3 s each to load again)."""
-    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
+    compile on one core (about 3 s each to load again). Set in the environment too, so that
+    the book's kernels, which papermill starts as new processes, use the same cache."""
+    path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(cache_root() / "jax")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    jax.config.update("jax_compilation_cache_dir", path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from scaledql import cli, configs
@@ -168,3 +169,22 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     assert "--chapter 09: no such chapter has runs; chapters: 04_multi_game" in (
         capsys.readouterr().err
     )
+
+
+def test_the_compilation_cache_reaches_the_processes_a_command_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path))
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "")  # unset; restored after the test
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        cli.use_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
+        # a book kernel is a new process: it reads the cache from the environment
+        child = subprocess.run(
+            [sys.executable, "-c", "import jax; print(jax.config.jax_compilation_cache_dir)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert child.stdout.strip() == str(tmp_path / "jax")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
