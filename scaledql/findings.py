@@ -272,12 +272,21 @@ def twin_scaling(
     return out
 
 
+def slope_direction(result: dict) -> str:
+    """A twin curve's direction in words (`twin_scaling`'s result for one family): rises,
+    falls or is flat; with one seed at some size, that its interval cannot be judged, since
+    the "level" verdict then comes from the missing seed noise, not from a flat slope."""
+    if result["runs"][0] < 2:
+        return "one seed: no interval to judge"
+    return analysis.TREND_WORDS[result["verdict"]]
+
+
 def _slope_text(result: dict) -> str:
     point, low, high = (100 * v for v in result["slope"])
     seeds = result["runs"][0]
     return (
         f"IQM {point:+.1f} [{low:+.1f}, {high:+.1f}] % per 10x parameters "
-        f"({analysis.TREND_WORDS[result['verdict']]}), {len(result['sizes'])} sizes, "
+        f"({slope_direction(result)}), {len(result['sizes'])} sizes, "
         f"{seeds} seed{'s' if seeds > 1 else ''}"
     )
 

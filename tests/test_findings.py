@@ -217,6 +217,14 @@ def test_twin_scaling_fits_the_slope_built_into_the_records_and_judges_each_fami
     assert text.startswith("IQM +20.0 [") and text.endswith("(rises), 4 sizes, 3 seeds")
     single = findings.twin_scaling({"ResNet + C51": curve([1, 3, 5, 7])[:2]}, REFERENCES)
     assert single["ResNet + C51"]["runs"] == (3,)
+    # one seed: a rising curve's interval has no width, and the book does not call it flat
+    one_seed = {"ResNet + C51": [(n, runs[:1]) for n, runs in curve([1, 3, 5, 7])]}
+    alone = findings.twin_scaling(one_seed, REFERENCES)["ResNet + C51"]
+    assert alone["verdict"] == "level" and alone["slope"][1] == alone["slope"][2] > 0
+    assert findings.slope_direction(alone) == "one seed: no interval to judge"
+    row = findings.scaling_findings(None, twin={f: alone for f in study})[0]
+    assert row.verdict == "cannot tell"
+    assert row.twin.endswith("(one seed: no interval to judge), 4 sizes, 1 seed")
 
 
 def test_twin_scaling_runs_pair_each_size_with_its_seeds():
