@@ -58,6 +58,19 @@ def whole_seeds(configs_by_key: dict) -> dict:
     return {key: rs[:whole] for key, rs in found.items()}
 
 
+def study_progress(configs_by_key: dict) -> dict[str, int]:
+    """How far a seeded study has come (configs_by_key as `whole_seeds` takes it):
+    {"recorded": runs with a record, "runs": runs planned, "whole_seeds": seeds recorded under
+    every key (what `whole_seeds` reads), "planned_seeds": seeds the longest key plans}."""
+    planned = [c for seeds in configs_by_key.values() for c in seeds]
+    return {
+        "recorded": sum(record_path(c).exists() for c in planned),
+        "runs": len(planned),
+        "whole_seeds": len(next(iter(whole_seeds(configs_by_key).values()), [])),
+        "planned_seeds": max(map(len, configs_by_key.values()), default=0),
+    }
+
+
 def find_record(config_hash: str) -> dict:
     """The record with this config hash, from any preset's folder."""
     found = sorted(results_dir().glob(f"*/{config_hash}.json"))

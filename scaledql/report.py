@@ -28,6 +28,24 @@ def caption(text: str, records: list[dict]) -> str:
     )
 
 
+def study_status(configs_by_key: dict, preset: str) -> str:
+    """What a chapter's seeded study reads (configs_by_key as `records.whole_seeds` takes it):
+    how many of its runs are recorded, how many seeds are whole, and the command that makes the
+    rest."""
+    progress = run_records.study_progress(configs_by_key)
+    text = (
+        f"{progress['recorded']} of {progress['runs']} runs recorded at preset {preset}; "
+        f"{progress['whole_seeds']} of the {progress['planned_seeds']} planned seeds whole"
+    )
+    if not progress["whole_seeds"]:
+        text += "\nThe sections below fill in once every run of one seed is recorded."
+    elif progress["whole_seeds"] < progress["planned_seeds"]:
+        text += " (the sections below read those)"
+    if progress["recorded"] < progress["runs"]:
+        text += f"\n(`scaledql runs --preset {preset} --train` makes the rest)"
+    return text
+
+
 def interval(estimate: tuple[float, float, float], unit: str = "") -> str:
     """A (point, low, high) fraction as percentages: `12.3 [10.1, 14.0]`, with `unit` (e.g. " %")
     after the point."""

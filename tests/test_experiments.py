@@ -311,3 +311,33 @@ def test_twin_online_fine_tunes_chapter_4s_networks_in_every_new_variant():
     assert len(smoke_sources) == 2 and {g for g, _ in smoke_runs} == {"minatar/Breakout"}
     labels = [label for chapter, label, _ in experiments.book_runs("twin")]
     assert "Scaled QL (pre-trained), minatar/Freeway m1, seed 2" in labels
+
+
+def test_study_status_counts_recorded_runs_and_whole_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
+    base = configs.preset("smoke")
+    study = {
+        key: [configs.override(base, [f"seed={s}", f"train.num_steps={n}"]) for s in range(3)]
+        for key, n in (("a", 7), ("b", 9))
+    }
+    # a: seeds 0, 1, 2 recorded; b: seeds 0 and 2 (seed 1 missing), so one seed is whole
+    for config in [*study["a"], study["b"][0], study["b"][2]]:
+        records.write_record({}, records.record_path(config))
+    assert records.study_progress(study) == {
+        "recorded": 5,
+        "runs": 6,
+        "whole_seeds": 1,
+        "planned_seeds": 3,
+    }
+    assert [len(rs) for rs in records.whole_seeds(study).values()] == [1, 1]
+    text = report.study_status(study, "smoke")
+    assert text.startswith("5 of 6 runs recorded at preset smoke; 1 of the 3 planned seeds whole")
+    assert "(the sections below read those)" in text
+    assert text.endswith("(`scaledql runs --preset smoke --train` makes the rest)")
+    records.record_path(study["a"][0]).unlink()
+    assert "fill in once every run of one seed is recorded" in report.study_status(study, "smoke")
+    records.write_record({}, records.record_path(study["a"][0]))
+    records.write_record({}, records.record_path(study["b"][1]))
+    assert report.study_status(study, "smoke") == (
+        "6 of 6 runs recorded at preset smoke; 3 of the 3 planned seeds whole"
+    )
