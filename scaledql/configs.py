@@ -28,7 +28,8 @@ ENCODERS = (
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature", "minatar_dqn"
 )  # fmt: skip
 READOUTS = ("spatial", "pool", "flatten")
-LOSSES = ("c51", "mse", "bc")
+LOSSES = ("c51", "mse", "bc", "hl_gauss")
+DISTRIBUTIONAL_LOSSES = ("c51", "hl_gauss")  # a head of num_atoms logits per action
 SOURCES = ("collected", "dqn-replay")
 BEHAVIOURS = ("random", "dqn")
 DTYPES = ("float32", "bfloat16")
@@ -63,7 +64,8 @@ class LossConfig:
     """The objective: TD loss kind, its support, the CQL weight and the discount."""
 
     kind: str = "c51"
-    """c51: categorical TD; mse: scalar TD; bc: behaviour cloning"""
+    """c51: categorical TD; mse: scalar TD; bc: behaviour cloning; hl_gauss: categorical TD to
+    a Gaussian histogram of the scalar target (Farebrother et al., 2024; later work)"""
     num_atoms: int = 51
     """atoms of the C51 return distribution"""
     v_min: float = -10.0
@@ -76,6 +78,8 @@ class LossConfig:
     """discount factor gamma"""
     n_step: int = 1
     """steps of the TD return"""
+    hl_gauss_sigma: float = 0.75
+    """hl_gauss: the Gaussian's standard deviation in bin widths (Farebrother et al.'s 0.75)"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,8 +274,10 @@ def validate(config: Config) -> None:
         )
     if config.network.width <= 0:
         raise ValueError(f"network.width must be positive, got {config.network.width}")
-    if config.loss.kind == "c51" and config.loss.num_atoms < 2:
-        raise ValueError("loss.num_atoms must be at least 2 for c51")
+    if config.loss.kind in DISTRIBUTIONAL_LOSSES and config.loss.num_atoms < 2:
+        raise ValueError(f"loss.num_atoms must be at least 2 for {config.loss.kind}")
+    if config.loss.hl_gauss_sigma <= 0:
+        raise ValueError(f"loss.hl_gauss_sigma must be positive, got {config.loss.hl_gauss_sigma}")
     if config.loss.v_min >= config.loss.v_max:
         raise ValueError("loss.v_min must be below loss.v_max")
     if config.train.batch_size < 1 or config.train.num_steps < 1:

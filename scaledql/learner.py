@@ -82,6 +82,7 @@ def objective(params, target_params, batch: dict, config: Config):
     """Scalar loss and metrics of the configured objective on one batch.
 
     c51: categorical TD cross-entropy + alpha * CQL on the expected Q-values (batch mean).
+    hl_gauss: the same, the target a Gaussian histogram around the scalar TD target.
     mse: squared TD error + alpha * CQL, each game's mean summed over games (unitary scaling).
     bc:  cross-entropy of the dataset action (batch mean).
     """
@@ -99,6 +100,10 @@ def objective(params, target_params, batch: dict, config: Config):
         target_probs = losses.c51_target(
             network.support, target.logits, masks, batch["reward"], discounts
         )
+        td = losses.categorical_td_loss(online.logits, batch["action"], target_probs)
+    elif kind == "hl_gauss":
+        scalar = losses.scalar_td_target(batch["reward"], discounts, target.q_values, masks)
+        target_probs = losses.hl_gauss_target(network.support, scalar, config.loss.hl_gauss_sigma)
         td = losses.categorical_td_loss(online.logits, batch["action"], target_probs)
     else:
         td = losses.mse_td_loss(

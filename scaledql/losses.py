@@ -1,4 +1,5 @@
-"""Losses of Scaled QL as pure functions: C51 projection and TD loss, MSE TD loss, CQL, BC.
+"""Losses of Scaled QL as pure functions: C51 projection and TD loss, MSE TD loss, CQL, BC, and
+the HL-Gauss target of later work (Farebrother et al., 2024).
 
 Shapes: B transitions, A actions (padding included), K atoms. Every per-transition loss returns
 (B,); the caller reduces. `action_mask` is (B, A) or (A,) bool, True for actions the game has.
@@ -65,6 +66,34 @@ def c51_target(
     return jax.lax.stop_gradient(target)
 
 
+def scalar_td_target(
+    rewards: jax.Array,
+    discounts: jax.Array,
+    next_q_values: jax.Array,
+    next_action_mask: jax.Array,
+) -> jax.Array:
+    """(B,) r + discount * max_a' Q_target(s', a'), the max over the valid actions of
+    next_q_values (B, A)."""
+    next_value = jnp.max(masked(next_q_values, next_action_mask), axis=-1)
+    return jax.lax.stop_gradient(rewards + discounts * next_value)
+
+
+def hl_gauss_target(support: jax.Array, targets: jax.Array, sigma_ratio: float) -> jax.Array:
+    """(B, K) HL-Gauss histogram of scalar targets (B,) over bins centred on the support (K,).
+
+    The mass of a normal N(y, sigma^2), sigma = sigma_ratio * bin width, on each bin, divided by
+    its mass on the whole histogram, [z_0 - delta/2, z_K-1 + delta/2]; a target outside that
+    range is clipped into it first, as Farebrother et al. (2024) clip theirs. The bins are
+    centred on the C51 atoms so that the network and its Q-values stay exactly C51's.
+    """
+    delta = support[1] - support[0]
+    edges = jnp.concatenate([support - delta / 2, support[-1:] + delta / 2])  # (K + 1,)
+    targets = jnp.clip(targets, edges[0], edges[-1])
+    cdf = jax.scipy.stats.norm.cdf(edges[None, :], targets[:, None], sigma_ratio * delta)
+    probs = jnp.diff(cdf, axis=-1) / (cdf[:, -1:] - cdf[:, :1])
+    return jax.lax.stop_gradient(probs)
+
+
 def categorical_td_loss(
     logits: jax.Array, actions: jax.Array, target_probs: jax.Array
 ) -> jax.Array:
@@ -82,8 +111,7 @@ def mse_td_loss(
     next_action_mask: jax.Array,
 ) -> jax.Array:
     """(B,) squared TD error of scalar Q (B, A) against r + discount * max_a' Q_target(s', a')."""
-    next_value = jnp.max(masked(next_q_values, next_action_mask), axis=-1)
-    target = jax.lax.stop_gradient(rewards + discounts * next_value)
+    target = scalar_td_target(rewards, discounts, next_q_values, next_action_mask)
     return jnp.square(_take(q_values, actions) - target)
 
 

@@ -106,6 +106,7 @@ PINNED_DEFAULTS = {
     "loss.cql_alpha": 0.05,
     "loss.discount": 0.99,
     "loss.n_step": 1,
+    "loss.hl_gauss_sigma": 0.75,
     "data.source": "collected",
     "data.subset": "initial:20",
     "data.runs": (1,),

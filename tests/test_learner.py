@@ -30,7 +30,7 @@ def test_target_network_is_copied_every_period():
     assert leaves_equal(state.target_params, state.params)  # copied at step 3
 
 
-@pytest.mark.parametrize("kind", ["c51", "mse", "bc"])
+@pytest.mark.parametrize("kind", ["c51", "mse", "bc", "hl_gauss"])
 def test_update_lowers_the_loss_on_a_fixed_batch(kind):
     config = configs.override(
         configs.preset("smoke"), [f"loss.kind={kind}", "train.learning_rate=1e-3"]
@@ -45,3 +45,33 @@ def test_update_lowers_the_loss_on_a_fixed_batch(kind):
         losses.append(float(metrics["loss"]))
     assert np.all(np.isfinite(losses))
     assert losses[-1] < losses[0]
+
+
+def test_hl_gauss_objective_is_cross_entropy_to_the_gaussian_histogram_of_the_td_target():
+    from scipy import stats
+
+    config = configs.override(configs.preset("smoke"), ["loss.kind=hl_gauss", "loss.cql_alpha=0"])
+    with pytest.raises(ValueError, match="loss.hl_gauss_sigma must be positive"):
+        configs.override(config, ["loss.hl_gauss_sigma=0"])
+    network = networks.build_qnetwork(config)
+    params = networks.init_params(config, jax.random.key(2))
+    batch = learner.random_batch(config, seed=2)
+    loss, _ = learner.objective(params, params, batch, config)
+
+    apply = lambda states: network.apply({"params": params}, states, batch["game_id"])  # noqa: E731
+    online, following = apply(batch["state"]), apply(batch["next_state"])
+    masks = np.asarray(networks.action_masks(config.games))[np.asarray(batch["game_id"])]
+    next_value = np.where(masks, np.asarray(following.q_values, np.float64), -np.inf).max(axis=1)
+    discount = config.loss.discount**config.loss.n_step * (1 - np.asarray(batch["terminal"]))
+    targets = np.asarray(batch["reward"]) + discount * next_value
+    support = np.linspace(config.loss.v_min, config.loss.v_max, config.loss.num_atoms)
+    delta = support[1] - support[0]
+    edges = np.append(support - delta / 2, support[-1] + delta / 2)
+    expected = []
+    for b, y in enumerate(np.clip(targets, edges[0], edges[-1])):
+        cdf = stats.norm(y, config.loss.hl_gauss_sigma * delta).cdf(edges)
+        histogram = np.diff(cdf) / (cdf[-1] - cdf[0])
+        logits = np.asarray(online.logits[b, batch["action"][b]], np.float64)
+        log_probs = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+        expected.append(-(histogram * log_probs).sum())
+    np.testing.assert_allclose(float(loss), np.mean(expected), rtol=1e-4)

@@ -138,3 +138,32 @@ def test_sum_of_game_means_weights_games_not_transitions():
     game_ids = jnp.array([0, 0, 2, 0])
     got = losses.sum_of_game_means(per_example, game_ids, num_games=3)
     np.testing.assert_allclose(float(got), (1 + 3 + 0) / 3 + 10.0)
+
+
+def integrated_gauss_histogram(support, target, sigma):
+    """The HL-Gauss target by numerical integration of the normal density over each bin (bins
+    centred on the support), divided by the integral over all bins."""
+    from scipy import integrate, stats
+
+    delta = support[1] - support[0]
+    edges = np.concatenate([support - delta / 2, [support[-1] + delta / 2]])
+    target = min(max(target, edges[0]), edges[-1])
+    mass = [
+        integrate.quad(stats.norm(target, sigma).pdf, lo, hi, epsabs=1e-13)[0]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    return np.array(mass) / sum(mass)
+
+
+@pytest.mark.parametrize("ratio", [0.75, 0.3, 2.0])
+def test_hl_gauss_target_matches_numerical_integral(ratio):
+    support = np.linspace(-10.0, 10.0, 51)
+    targets = np.array([0.0, 0.13, -3.9, 9.95, 10.2, -40.0])  # the last two beyond the bins
+    got = np.asarray(losses.hl_gauss_target(jnp.asarray(support), jnp.asarray(targets), ratio))
+    delta = support[1] - support[0]
+    for row, y in zip(got, targets, strict=True):
+        expected = integrated_gauss_histogram(support, y, ratio * delta)
+        np.testing.assert_allclose(row, expected, atol=2e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
+    if ratio >= 0.75:  # wide enough that binning keeps a target inside the bins as the mean
+        np.testing.assert_allclose((got[:3] * support).sum(axis=1), targets[:3], atol=1e-3)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaledql import envs
-from scaledql.configs import Config
+from scaledql.configs import DISTRIBUTIONAL_LOSSES, Config
 from scaledql.networks.encoders import ImpalaCNN, NatureCNN, ResNet
 from scaledql.networks.qnetwork import QNetwork, QOutput, action_masks, l2_normalize
 
@@ -29,11 +29,11 @@ __all__ = [
 
 
 def build_qnetwork(config: Config) -> QNetwork:
-    """The Q-network a config describes (scalar heads unless the loss is c51)."""
+    """The Q-network a config describes (scalar heads unless the loss is c51 or hl_gauss)."""
     return QNetwork(
         games=tuple(config.games),
         network=config.network,
-        num_atoms=config.loss.num_atoms if config.loss.kind == "c51" else 0,
+        num_atoms=config.loss.num_atoms if config.loss.kind in DISTRIBUTIONAL_LOSSES else 0,
         v_min=config.loss.v_min,
         v_max=config.loss.v_max,
     )
