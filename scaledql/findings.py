@@ -153,11 +153,10 @@ def late_rise(runs: list[dict], key: str = "q_data") -> float:
 
 def _twin_text(comparison: dict) -> str:
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    # the behaviour data is one point per game: its bootstrap interval is that point
-    other = f"{100 * y[0]:.1f}" if y[1] == y[2] else report.interval(y)
     seeds = comparison["runs"][0]
     return (
-        f"IQM {report.interval(x)} vs {other} %, P(better) {comparison['improvement'][0]:.2f}, "
+        f"IQM {report.interval(x)} vs {report.interval(y)} %, "
+        f"P(better) {comparison['improvement'][0]:.2f}, "
         f"{seeds} seed{'s' if seeds > 1 else ''}"
     )
 
@@ -282,10 +281,9 @@ def slope_direction(result: dict) -> str:
 
 
 def _slope_text(result: dict) -> str:
-    point, low, high = (100 * v for v in result["slope"])
     seeds = result["runs"][0]
     return (
-        f"IQM {point:+.1f} [{low:+.1f}, {high:+.1f}] % per 10x parameters "
+        f"IQM {report.interval(result['slope'], signed=True)} % per 10x parameters "
         f"({slope_direction(result)}), {len(result['sizes'])} sizes, "
         f"{seeds} seed{'s' if seeds > 1 else ''}"
     )

@@ -46,11 +46,14 @@ def study_status(configs_by_key: dict, preset: str) -> str:
     return text
 
 
-def interval(estimate: tuple[float, float, float], unit: str = "") -> str:
+def interval(estimate: tuple[float, float, float], unit: str = "", signed: bool = False) -> str:
     """A (point, low, high) fraction as percentages: `12.3 [10.1, 14.0]`, with `unit` (e.g. " %")
-    after the point."""
-    point, low, high = (100 * v for v in estimate)
-    return f"{point:.1f}{unit} [{low:.1f}, {high:.1f}]"
+    after the point and signs when `signed`. An interval of no width (one seed, or one value a
+    game, has nothing to resample) is no interval: the point alone."""
+    point, low, high = (f"{100 * v:{'+' if signed else ''}.1f}" for v in estimate)
+    if estimate[1] == estimate[2]:
+        return f"{point}{unit}"
+    return f"{point}{unit} [{low}, {high}]"
 
 
 def relation(verdict: str) -> str:

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from scaledql import configs, experiments, findings, records
+from scaledql import configs, experiments, findings, records, report
 
 GAMES = ("minatar/Breakout", "minatar/Asterix")
 REFERENCES = {game: (0.0, 10.0) for game in GAMES}  # random play 0, final DQN 10
@@ -225,6 +225,15 @@ def test_twin_scaling_fits_the_slope_built_into_the_records_and_judges_each_fami
     row = findings.scaling_findings(None, twin={f: alone for f in study})[0]
     assert row.verdict == "cannot tell"
     assert row.twin.endswith("(one seed: no interval to judge), 4 sizes, 1 seed")
+    assert "[" not in row.twin  # a zero-width interval is shown as the point alone
+
+
+def test_an_interval_of_no_width_reads_as_its_point():
+    assert report.interval((0.123, 0.101, 0.14)) == "12.3 [10.1, 14.0]"
+    assert report.interval((0.123, 0.101, 0.14), " %") == "12.3 % [10.1, 14.0]"
+    assert report.interval((0.05, -0.002, 0.066), signed=True) == "+5.0 [-0.2, +6.6]"
+    assert report.interval((0.056, 0.056, 0.056)) == "5.6"
+    assert report.interval((-0.0, -0.0, -0.0), " %", signed=True) == "-0.0 %"
 
 
 def test_twin_scaling_runs_pair_each_size_with_its_seeds():
