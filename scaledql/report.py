@@ -33,17 +33,17 @@ def study_status(configs_by_key: dict, preset: str) -> str:
     how many of its runs are recorded, how many seeds are whole, and the command that makes the
     rest."""
     progress = run_records.study_progress(configs_by_key)
-    text = (
-        f"{progress['recorded']} of {progress['runs']} runs recorded at preset {preset}; "
-        f"{progress['whole_seeds']} of the {progress['planned_seeds']} planned seeds whole"
-    )
+    lines = [
+        f"{progress['recorded']} of {progress['runs']} runs recorded at preset {preset}",
+        f"{progress['whole_seeds']} of the {progress['planned_seeds']} planned seeds whole",
+    ]
     if not progress["whole_seeds"]:
-        text += "\nThe sections below fill in once every run of one seed is recorded."
+        lines[1] = "No seed is whole yet: the sections below wait for one"
     elif progress["whole_seeds"] < progress["planned_seeds"]:
-        text += " (the sections below read those)"
+        lines[1] += "; the sections below read those"
     if progress["recorded"] < progress["runs"]:
-        text += f"\n(`scaledql runs --preset {preset} --train` makes the rest)"
-    return text
+        lines.append(f"(`scaledql runs --preset {preset} --train` makes the rest)")
+    return "\n".join(lines)  # short lines: a chapter shows the text as code, unwrapped
 
 
 def interval(estimate: tuple[float, float, float], unit: str = "", signed: bool = False) -> str:

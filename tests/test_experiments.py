@@ -331,13 +331,15 @@ def test_study_status_counts_recorded_runs_and_whole_seeds(tmp_path, monkeypatch
     }
     assert [len(rs) for rs in records.whole_seeds(study).values()] == [1, 1]
     text = report.study_status(study, "smoke")
-    assert text.startswith("5 of 6 runs recorded at preset smoke; 1 of the 3 planned seeds whole")
-    assert "(the sections below read those)" in text
-    assert text.endswith("(`scaledql runs --preset smoke --train` makes the rest)")
+    assert text.splitlines() == [
+        "5 of 6 runs recorded at preset smoke",
+        "1 of the 3 planned seeds whole; the sections below read those",
+        "(`scaledql runs --preset smoke --train` makes the rest)",
+    ]
     records.record_path(study["a"][0]).unlink()
-    assert "fill in once every run of one seed is recorded" in report.study_status(study, "smoke")
+    assert "No seed is whole yet" in report.study_status(study, "smoke")
     records.write_record({}, records.record_path(study["a"][0]))
     records.write_record({}, records.record_path(study["b"][1]))
     assert report.study_status(study, "smoke") == (
-        "6 of 6 runs recorded at preset smoke; 3 of the 3 planned seeds whole"
+        "6 of 6 runs recorded at preset smoke\n3 of the 3 planned seeds whole"
     )
