@@ -51,23 +51,26 @@ def whole_seeds(configs_by_key: dict) -> dict:
     seeds that have a record under every key. configs_by_key: {key: [config of each seed]}.
     A study trained seed by seed and stopped part way is read as the seeds it finished."""
     found = {key: [load_record(c) for c in seeds] for key, seeds in configs_by_key.items()}
-    firsts_missing = (
-        next((i for i, r in enumerate(rs) if r is None), len(rs)) for rs in found.values()
-    )
-    whole = min(firsts_missing, default=0)
+    whole = _whole_seed_count([[r is not None for r in rs] for rs in found.values()])
     return {key: rs[:whole] for key, rs in found.items()}
+
+
+def _whole_seed_count(recorded: list[list[bool]]) -> int:
+    """How many leading seeds are recorded under every key (recorded: per key, per seed)."""
+    firsts_missing = (next((i for i, r in enumerate(rs) if not r), len(rs)) for rs in recorded)
+    return min(firsts_missing, default=0)
 
 
 def study_progress(configs_by_key: dict) -> dict[str, int]:
     """How far a seeded study has come (configs_by_key as `whole_seeds` takes it):
     {"recorded": runs with a record, "runs": runs planned, "whole_seeds": seeds recorded under
     every key (what `whole_seeds` reads), "planned_seeds": seeds the longest key plans}."""
-    planned = [c for seeds in configs_by_key.values() for c in seeds]
+    recorded = [[record_path(c).exists() for c in seeds] for seeds in configs_by_key.values()]
     return {
-        "recorded": sum(record_path(c).exists() for c in planned),
-        "runs": len(planned),
-        "whole_seeds": len(next(iter(whole_seeds(configs_by_key).values()), [])),
-        "planned_seeds": max(map(len, configs_by_key.values()), default=0),
+        "recorded": sum(map(sum, recorded)),
+        "runs": sum(map(len, recorded)),
+        "whole_seeds": _whole_seed_count(recorded),
+        "planned_seeds": max(map(len, recorded), default=0),
     }
 
 
