@@ -28,6 +28,18 @@ def caption(text: str, records: list[dict]) -> str:
     )
 
 
+def seed_intervals(records: list[dict], strata: str) -> str:
+    """How a figure's intervals over training seeds x `strata` (e.g. "games") read, for a caption
+    to go on from: rliable's stratified bootstrap resamples the seeds within each stratum, so one
+    seed gives intervals of no width, and the caption says so rather than promising intervals."""
+    if len({r["config"]["seed"] for r in records}) > 1:
+        return f"with 95 % stratified-bootstrap intervals over training seeds x {strata} (rliable)"
+    return (
+        "from one training seed, so without intervals (rliable's stratified bootstrap resamples "
+        f"the seeds within each of the {strata})"
+    )
+
+
 def study_status(configs_by_key: dict, preset: str) -> str:
     """What a chapter's seeded study reads (configs_by_key as `records.whole_seeds` takes it):
     how many of its runs are recorded, how many seeds are whole, and the command that makes the
