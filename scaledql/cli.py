@@ -22,6 +22,7 @@ from scaledql import (
     evaluate,
     experiments,
     networks,
+    paper,
     pipeline,
     records,
     scores,
@@ -74,8 +75,25 @@ def cmd_settings(args: argparse.Namespace) -> None:
         print(f"{key:<{width}}  {value:<14}  {default:<14}  {docs[key]}")
 
 
+def print_transformer_params(config: configs.Config) -> None:
+    """The Decision Transformer's parameter count beside Lee et al.'s two models'."""
+    dt = config.dt
+    parts = networks.param_breakdown(config)
+    total = sum(parts.values())
+    print(
+        f"Decision Transformer over {len(config.games)} games: d_model {dt.d_model}, "
+        f"{dt.num_layers} layers, {dt.num_heads} heads, {dt.context} timesteps"
+    )
+    print(f"  embeddings + blocks {parts['encoder']:,}, heads {parts['heads']:,}, total {total:,}")
+    for row in (r for r in paper.table("model_sizes") if r["model"].startswith("DT")):
+        print(f"  Lee et al.'s {row['model']} ({row['source']}): {row['value']:,.0f}")
+
+
 def cmd_params(args: argparse.Namespace) -> None:
     base = config_from_args(args)
+    if base.loss.kind == "dt":
+        print_transformer_params(base)
+        return
     encoders = [base.network.encoder] if args.only_preset else configs.ENCODERS
     widths = [float(w) for w in args.widths.split(",")] if args.widths else [base.network.width]
     print(
@@ -477,7 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(settings, default_preset="cpu")
     settings.set_defaults(func=cmd_settings)
 
-    params = commands.add_parser("params", help="parameter counts of every encoder")
+    params = commands.add_parser(
+        "params", help="parameter counts of every encoder (or of the Decision Transformer)"
+    )
     _add_config_args(params, default_preset="paper")
     params.add_argument("--only-preset", action="store_true", help="only the preset's encoder")
     params.add_argument("--widths", help="comma-separated widths, e.g. 0.25,1 (default: preset's)")

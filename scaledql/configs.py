@@ -25,10 +25,13 @@ from collections.abc import Callable, Iterable
 from scaledql import envs
 
 ENCODERS = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature", "minatar_dqn"
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature", "minatar_dqn",
+    "vit",
 )  # fmt: skip
+VIT_BASE_WIDTH = 768  # ViT-Base's token width, scaled by network.width
+VIT_HEAD_SIZE = 64  # a ViT's attention heads: one per 64 channels of its tokens
 READOUTS = ("spatial", "pool", "flatten")
-LOSSES = ("c51", "mse", "bc", "hl_gauss")
+LOSSES = ("c51", "mse", "bc", "hl_gauss", "dt", "mae")
 DISTRIBUTIONAL_LOSSES = ("c51", "hl_gauss")  # a head of num_atoms logits per action
 SOURCES = ("collected", "dqn-replay")
 BEHAVIOURS = ("random", "dqn")
@@ -41,8 +44,9 @@ class NetworkConfig:
     """The Q-network: encoder, readout, shared MLP, feature normalisation, per-game heads."""
 
     encoder: str = "resnet101"
-    """resnet18 ... resnet152 (GroupNorm), impala, nature (the DQN CNN) or minatar_dqn (one
-    3x3 conv of 16, the MinAtar DQN's)"""
+    """resnet18 ... resnet152 (GroupNorm), impala, nature (the DQN CNN), minatar_dqn (one
+    3x3 conv of 16, the MinAtar DQN's) or vit (ViT-Base's 12 blocks, its tokens 768 x width
+    wide, the encoder of the paper's MAE baseline)"""
     width: float = 1.0
     """channel multiplier of the encoder (1.0: the standard widths)"""
     readout: str = "spatial"
@@ -65,7 +69,9 @@ class LossConfig:
 
     kind: str = "c51"
     """c51: categorical TD; mse: scalar TD; bc: behaviour cloning; hl_gauss: categorical TD to
-    a Gaussian histogram of the scalar target (Farebrother et al., 2024; later work)"""
+    a Gaussian histogram of the scalar target (Farebrother et al., 2024; later work); dt: the
+    multi-game Decision Transformer of the `dt` settings (Lee et al., 2022), not a Q-network;
+    mae: masked-autoencoder pre-training of a vit encoder (He et al., 2022), no policy"""
     num_atoms: int = 51
     """atoms of the C51 return distribution"""
     v_min: float = -10.0
@@ -184,6 +190,52 @@ class OnlineConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DecisionTransformerConfig:
+    """The multi-game Decision Transformer (Lee et al., 2022) that `loss.kind=dt` trains: a
+    causal transformer over (observation patches, return-to-go, action, reward) tokens, trained
+    by supervised learning. The defaults are Lee et al.'s DT-200M on 84x84 frames; the settings
+    define no run of another loss kind (`config_hash` leaves them out there)."""
+
+    context: int = 4
+    """timesteps a sequence holds (Lee et al.: 4)"""
+    patch_size: int = 14
+    """side of the square patches a frame is cut into, one token each (84 / 14: 36 patches)"""
+    d_model: int = 1280
+    """token width (Lee et al.: 768 for DT-40M, 1280 for DT-200M)"""
+    num_layers: int = 10
+    """transformer blocks (Lee et al.: 6 for DT-40M, 10 for DT-200M)"""
+    num_heads: int = 20
+    """attention heads (Lee et al.: d_model / 64)"""
+    dropout: float = 0.1
+    """dropout rate after attention and MLP while training (Lee et al.: 0.1)"""
+    return_min: int = -20
+    """lowest return-to-go token, in clipped rewards (Lee et al.: -20)"""
+    return_max: int = 100
+    """highest return-to-go token; returns beyond are clipped to it (Lee et al.: 100)"""
+    expert_weight: float = 10.0
+    """kappa of expert-return conditioning: returns are sampled from P(R) exp(kappa (R - min) /
+    (max - min)) (Lee et al., Eq. 3; assumption: their released colab takes the best of 128
+    samples instead)"""
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskedAutoencoderConfig:
+    """Masked-autoencoder pre-training (He et al., 2022) that `loss.kind=mae` runs: the
+    network's vit encoder sees a random quarter of each state's patches, and a light decoder
+    reconstructs the hidden ones. The paper's MAE baseline then trains the Q-network's heads on
+    the frozen encoder. The defaults are He et al.'s; the settings define no other run."""
+
+    mask_ratio: float = 0.75
+    """fraction of each state's patches hidden from the encoder (He et al.: 0.75)"""
+    decoder_width: int = 512
+    """token width of the decoder (He et al.: 512)"""
+    decoder_layers: int = 8
+    """transformer blocks of the decoder (He et al.: 8)"""
+    decoder_heads: int = 16
+    """attention heads of the decoder (He et al.: 16)"""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything that defines a run. `name` is the preset it came from."""
 
@@ -196,6 +248,8 @@ class Config:
     eval: EvalConfig = EvalConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     online: OnlineConfig = OnlineConfig()
+    dt: DecisionTransformerConfig = DecisionTransformerConfig()
+    mae: MaskedAutoencoderConfig = MaskedAutoencoderConfig()
     seed: int = 0
     """seed of the initialisation, the batches and the evaluation"""
 
@@ -282,6 +336,60 @@ def validate(config: Config) -> None:
         raise ValueError("loss.v_min must be below loss.v_max")
     if config.train.batch_size < 1 or config.train.num_steps < 1:
         raise ValueError("train.batch_size and train.num_steps must be positive")
+    if config.loss.kind == "dt":
+        _validate_transformer(config)
+    if config.network.encoder == "vit" and (VIT_BASE_WIDTH * config.network.width) % VIT_HEAD_SIZE:
+        raise ValueError(
+            f"network.width={config.network.width:g} gives the vit encoder tokens "
+            f"{VIT_BASE_WIDTH * config.network.width:g} wide; choose a width that makes "
+            f"{VIT_BASE_WIDTH} x width a multiple of {VIT_HEAD_SIZE} (1/12, 1/6, 1/4, 1/2, 1)"
+        )
+    if config.loss.kind == "mae":
+        _validate_autoencoder(config)
+
+
+def _validate_autoencoder(config: Config) -> None:
+    """An MAE pre-training run: a vit encoder, trained offline from scratch."""
+    if config.network.encoder != "vit":
+        raise ValueError(
+            f"loss.kind=mae pre-trains a vit encoder, not network.encoder="
+            f"{config.network.encoder}; set network.encoder=vit"
+        )
+    if config.online.agent_steps or config.finetune.pretrained:
+        raise ValueError(
+            "loss.kind=mae pre-trains offline from scratch: set online.agent_steps=0 and no "
+            "finetune.pretrained"
+        )
+    if not 0 < config.mae.mask_ratio < 1:
+        raise ValueError(f"mae.mask_ratio must lie in (0, 1), got {config.mae.mask_ratio}")
+    if config.mae.decoder_width % config.mae.decoder_heads:
+        raise ValueError("mae.decoder_width must split into mae.decoder_heads heads")
+
+
+def _validate_transformer(config: Config) -> None:
+    """A Decision Transformer the frames of `config.games` can feed, trained offline from
+    scratch."""
+    dt = config.dt
+    if config.online.agent_steps or config.finetune.pretrained:
+        raise ValueError(
+            "loss.kind=dt trains a Decision Transformer offline from scratch; it has no online "
+            "learning (online.agent_steps=0) and no pre-trained start (finetune.pretrained=)"
+        )
+    if dt.context < 1 or dt.num_layers < 1 or dt.d_model < 1 or dt.num_heads < 1:
+        raise ValueError("dt.context, dt.num_layers, dt.d_model and dt.num_heads must be >= 1")
+    if dt.d_model % dt.num_heads:
+        raise ValueError(
+            f"dt.d_model={dt.d_model} does not split into dt.num_heads={dt.num_heads} heads; "
+            "choose a head count that divides it"
+        )
+    height, width, _ = envs.state_shape(config.games)
+    if dt.patch_size < 1 or height % dt.patch_size or width % dt.patch_size:
+        raise ValueError(
+            f"dt.patch_size={dt.patch_size} does not tile the {height}x{width} frames of "
+            f"{', '.join(config.games)}; choose a divisor of {height}"
+        )
+    if dt.return_max <= dt.return_min:
+        raise ValueError("dt.return_max must be above dt.return_min")
 
 
 def _validate_twin(config: Config) -> None:
@@ -327,6 +435,7 @@ def smoke() -> Config:
             batch_size=8, target_update_period=10, num_steps=20, checkpoint_every=10, log_every=5
         ),
         eval=EvalConfig(episodes=1, max_frames=2_000),
+        dt=DecisionTransformerConfig(d_model=32, num_layers=1, num_heads=2),
     )
 
 
@@ -352,6 +461,7 @@ def cpu() -> Config:
             checkpoint_every=2_500,
             log_every=500,
         ),
+        dt=DecisionTransformerConfig(d_model=128, num_layers=2, num_heads=2),
     )
 
 
@@ -361,7 +471,8 @@ def gpu() -> Config:
     The five ablation games, a full-width ResNet-34 (25.8M parameters) in bfloat16, batch 256,
     200k gradient steps on data collected here. Each step costs 1.03 TFLOP (XLA's count), so
     200k steps are 2e17 FLOP: under an hour at 100 TFLOP/s achieved. An estimate until a run
-    record on a GPU says otherwise.
+    record on a GPU says otherwise. With `loss.kind=dt` it trains a Decision Transformer of
+    Lee et al.'s DT-40M size (d_model 768, 6 layers, 12 heads) instead.
     """
     return Config(
         name="gpu",
@@ -369,6 +480,7 @@ def gpu() -> Config:
         network=NetworkConfig(encoder="resnet34", dtype="bfloat16"),
         data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
         train=TrainConfig(batch_size=256, num_steps=200_000, checkpoint_every=20_000),
+        dt=DecisionTransformerConfig(d_model=768, num_layers=6, num_heads=12),
     )
 
 
@@ -381,7 +493,8 @@ def paper() -> Config:
     paper trained on Cloud TPU v3 with 64-128 cores; its number of gradient steps is not
     reported and 1M is an assumption. Each step costs 5.2 TFLOP (XLA's count), so 1M steps are
     5.2e18 FLOP: about 15 hours at 100 TFLOP/s achieved on one GPU, proportionally less on a pod.
-    Never run on the machines this book is built on.
+    Never run on the machines this book is built on. With `loss.kind=dt` it trains Lee et
+    al.'s DT-200M (the `dt` defaults) instead.
     """
     # The dataclass defaults are the paper's settings; only the dtype and data source differ.
     return Config(
@@ -391,6 +504,15 @@ def paper() -> Config:
         data=DataConfig(source="dqn-replay"),
     )
 
+
+# The twin's Decision Transformer: a frame is four 5x5 patches; its returns (of rewards of +1)
+# reach 191 in the five 5M-frame collections (Space Invaders' best final evaluation episode).
+# Sized to cost what the twin's Q-network update costs: 1.32 against 1.04 GFLOP a step of batch
+# 64 (XLA's count; 0.15M parameters against 0.70M). d_model 128 with 4 layers costs 9.3 GFLOP,
+# 50 minutes a 10k-step run on one core.
+TWIN_DT = DecisionTransformerConfig(
+    patch_size=5, d_model=64, num_layers=2, num_heads=2, return_min=0, return_max=200
+)
 
 # The twin's evaluation: the original MinAtar's sticky actions, as its data was played, and an
 # episode cap of 10,000 steps, 4x the longest episode of the five 5M-frame collections
@@ -428,6 +550,7 @@ def twin() -> Config:
             log_every=500,
         ),
         eval=TWIN_EVAL,
+        dt=TWIN_DT,
     )
 
 
@@ -443,6 +566,7 @@ def twin_smoke() -> Config:
         games=("minatar/Breakout", "minatar/Asterix"),
         data=DataConfig(subset="all", steps_per_game=3_000, capacity=1_000),
         eval=dataclasses.replace(TWIN_EVAL, episodes=5, max_frames=2_000),
+        dt=dataclasses.replace(TWIN_DT, d_model=32, num_layers=1),
     )
 
 
@@ -460,6 +584,7 @@ def twin_gpu() -> Config:
         data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
         train=TrainConfig(batch_size=256, num_steps=100_000, checkpoint_every=10_000),
         eval=dataclasses.replace(TWIN_EVAL, episodes=200),
+        dt=dataclasses.replace(TWIN_DT, d_model=512, num_layers=6, num_heads=8),
     )
 
 
@@ -611,6 +736,14 @@ def default_value(key: str):
     return getattr(typing.get_type_hints(Config)[section](), field)
 
 
+def setting_is_used(config: Config, key: str) -> bool:
+    """Whether a setting shapes the run: the `dt` and `mae` settings only for the loss kind of
+    that name, so a preset can size its Decision Transformer and its MAE decoder without
+    changing the hash of its other runs."""
+    section = key.partition(".")[0]
+    return section not in ("dt", "mae") or config.loss.kind == section
+
+
 def config_hash(config: Config) -> str:
     """A short, stable hash of what defines a run; records are found by it.
 
@@ -623,7 +756,9 @@ def config_hash(config: Config) -> str:
     settings = {"name": config.name, "games": list(config.games)}
     for key in setting_names(config):
         value = setting_value(config, key)
-        if key not in ("games", "data.root") and value != default_value(key):
+        if key in ("games", "data.root") or not setting_is_used(config, key):
+            continue
+        if value != default_value(key):
             settings[key] = list(value) if isinstance(value, tuple) else value
     text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,4 +1,5 @@
-"""Online evaluation: roll out the epsilon-greedy policy of a trained Q-network.
+"""Online evaluation: roll out the epsilon-greedy policy of a trained Q-network, or a trained
+Decision Transformer as Lee et al. play theirs (`TransformerAgent`).
 
 An ALE game is played with the preprocessing the data was logged with (`envs.make_env`: sticky
 actions 0.25, frame skip 4, 84x84 grayscale max-pool, 108,000-frame cap), several episodes in
@@ -19,6 +20,72 @@ import numpy as np
 
 from scaledql import envs, losses, networks
 from scaledql.configs import Config
+from scaledql.networks import transformer
+
+
+@functools.lru_cache(maxsize=8)
+def _transformer_chooser(config: Config):
+    """`choose(params, frames, actions, rewards, valid, key) -> actions (E,)`, jitted."""
+    model = networks.build_transformer(config)
+    dt = config.dt
+
+    @jax.jit
+    def choose(params, frames, actions, rewards, valid, key):
+        return_key, action_key = jax.random.split(key)
+        returns = jnp.zeros(actions.shape, jnp.float32)
+        # the first return is predicted before its token is read, so any placeholder will do
+        first = model.apply({"params": params}, frames, returns, actions, rewards)
+        logits = transformer.expert_return_logits(first.return_logits[:, 0], dt.expert_weight)
+        chosen = jax.random.categorical(return_key, logits) + dt.return_min
+        returns = returns.at[:, 0].set(chosen)
+        out = model.apply({"params": params}, frames, returns, actions, rewards)
+        valid = jnp.broadcast_to(valid, out.action_logits[:, -1].shape)
+        return jax.random.categorical(action_key, losses.masked(out.action_logits[:, -1], valid))
+
+    return choose
+
+
+class TransformerAgent:
+    """Plays a trained Decision Transformer in E environments at once, as Lee et al. play
+    theirs: each environment keeps its last `dt.context` timesteps (zero frames, action 0 and
+    reward 0 before an episode's start); at every step the first timestep's return-to-go is
+    sampled from the return distribution tilted towards high returns (`dt.expert_weight`), then
+    the action from the action distribution over the game's actions (no epsilon: the
+    transformer samples its own actions)."""
+
+    def __init__(self, config: Config, params, game_id: int, num_envs: int, seed: int = 0):
+        self.params = params
+        self.choose = _transformer_chooser(config)
+        steps = config.dt.context
+        self.frames = np.zeros((num_envs, steps, *transformer.frame_shape(config.games)), np.uint8)
+        self.actions = np.zeros((num_envs, steps), np.int32)
+        self.rewards = np.zeros((num_envs, steps), np.float32)
+        self.valid = jnp.asarray(networks.action_masks(config.games)[game_id])
+        self.key = jax.random.key(seed)
+
+    def act(self, obs: np.ndarray, num_actions: int) -> np.ndarray:
+        """(E,) int actions < `num_actions` for the observations obs (E, H, W) of ALE or (E,
+        10, 10, K) of the twin, which become the newest timestep."""
+        for history in (self.frames, self.actions, self.rewards):
+            history[:, :-1] = history[:, 1:]
+        self.actions[:, -1], self.rewards[:, -1] = 0, 0.0  # not yet known: after its token
+        newest = self.frames[:, -1]
+        newest[...] = 0
+        obs = np.asarray(obs)
+        newest[..., : obs.shape[-1]] = obs if obs.ndim == 4 else obs[..., None]
+        self.key, key = jax.random.split(self.key)
+        valid = self.valid & (jnp.arange(len(self.valid)) < num_actions)
+        actions = np.asarray(
+            self.choose(self.params, self.frames, self.actions, self.rewards, valid, key)
+        )
+        self.actions[:, -1] = actions
+        return actions
+
+    def observe(self, rewards: np.ndarray, done: np.ndarray) -> None:
+        """The rewards (E,) of the actions just taken; a done environment starts afresh."""
+        self.rewards[:, -1] = rewards
+        for history in (self.frames, self.actions, self.rewards):
+            history[done] = 0
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,7 +133,11 @@ def evaluate_game(
     num_envs = min(num_envs or episodes, episodes)
     game_id = config.games.index(head)
     mask = networks.action_masks(config.games)[game_id][: envs.num_actions(game)]
-    q_fn = _policy_fn(config)
+    agent = None
+    if config.loss.kind == "dt":
+        agent = TransformerAgent(config, params, game_id, num_envs, seed)
+    else:
+        q_fn = _policy_fn(config)
     rng = np.random.default_rng(seed)
 
     make = functools.partial(
@@ -88,13 +159,18 @@ def evaluate_game(
     ids = jnp.full((num_envs,), game_id, jnp.int32)
     valid = jnp.asarray(np.broadcast_to(mask, (num_envs, len(mask))))
     while len(returns) < episodes:
-        q = q_fn(params, jnp.asarray(stacks), ids)[:, : len(mask)]
-        actions = np.asarray(losses.greedy_actions(q, valid))
-        explore = rng.random(num_envs) < ec.epsilon
-        actions = np.where(explore, rng.integers(0, len(mask), num_envs), actions)
+        if agent is not None:
+            actions = agent.act(frames, len(mask))
+        else:
+            q = q_fn(params, jnp.asarray(stacks), ids)[:, : len(mask)]
+            actions = np.asarray(losses.greedy_actions(q, valid))
+            explore = rng.random(num_envs) < ec.epsilon
+            actions = np.where(explore, rng.integers(0, len(mask), num_envs), actions)
         frames, rewards, terminated, truncated, _ = vec.step(actions)
         running += rewards
         done = terminated | truncated
+        if agent is not None:
+            agent.observe(rewards, done)
         stacks = np.roll(stacks, -1, axis=-1)
         stacks[done] = 0  # a new episode: its first state is [0, 0, 0, o_0]
         stacks[..., -1] = frames
@@ -144,15 +220,22 @@ def twin_returns(
     from tqdm.auto import tqdm  # imported where a bar is drawn (tqdm.auto warns on import)
 
     game_id = config.games.index(head or game)
-    reset, step = _twin_player(game, mode, config.eval.sticky_action_prob, epsilon)
-    forward = _forward_rows(config, episodes)
     valid = jnp.asarray(networks.action_masks(config.games)[game_id][: envs.num_actions(game)])
+    if config.loss.kind == "dt":
+        scores = _transformer_scores(config, params, game_id, episodes, seed, len(valid))
+        epsilon = 0.0  # the transformer samples its own actions
+    else:
+        forward = _forward_rows(config, episodes)
+
+        def scores(carry, rows):
+            return forward(params, carry[0], rows, game_id)
+
+    reset, step = _twin_player(game, mode, config.eval.sticky_action_prob, epsilon)
     rows = jnp.arange(episodes)  # the episodes the forward pass plays (the last may repeat)
     carry = reset(jax.random.key(seed), episodes)
     bar = tqdm(total=episodes, desc=f"evaluate {game}", leave=False, disable=not progress)
     for steps in itertools.count(1):
-        q = forward(params, carry[0], rows, game_id)
-        carry = step(carry, q[:, : len(valid)], valid)
+        carry = step(carry, scores(carry, rows)[:, : len(valid)], valid)
         if steps % 50 and steps < config.eval.max_frames:
             continue
         done = np.asarray(carry[4])
@@ -171,6 +254,22 @@ def twin_returns(
             f"{config.eval.max_frames:,}-step cap (eval.max_frames)"
         )
     return np.asarray(carry[3])
+
+
+def _transformer_scores(config, params, game_id, episodes, seed, num_actions):
+    """`scores(carry, rows)` for `twin_returns`: one-hot (episodes, A) of the actions a
+    `TransformerAgent` samples for every episode (it keeps every row: its history is per
+    episode), after telling it the rewards of its last actions (the change of the returns)."""
+    agent = TransformerAgent(config, params, game_id, episodes, seed)
+    previous = np.zeros(episodes)
+
+    def scores(carry, rows):
+        returns = np.asarray(carry[3])
+        agent.observe(returns - previous, np.zeros(episodes, bool))
+        previous[:] = returns
+        return jax.nn.one_hot(agent.act(carry[0], num_actions), len(agent.valid))
+
+    return scores
 
 
 @functools.lru_cache(maxsize=8)

@@ -149,6 +149,8 @@ ABLATIONS: dict[str, Ablation] = {
     ),
 }
 
+DT = "DT"  # the multi-game Decision Transformer (Lee et al., 2022), `loss.kind=dt`
+
 # Fig. 2 and 5: the paper's IQMs (%) on the initial 20 % of DQN Replay and on all of it, by the
 # paper's names, and its claims for Scaled QL against the data and against imitation of it.
 MULTI_GAME_DATA = "initial 20 % (sub-optimal)"
@@ -171,6 +173,7 @@ def _claims_on(dataset: str, versus_imitation: str) -> dict[str, PaperClaim]:
             "Fig. 5 caption and Sec. 3", "above", iqm["Scaled QL"], iqm["Behaviour policy"]
         ),
         "BC": PaperClaim(f"Fig. 2 and 5: the imitation baselines, best {dt}", versus_imitation),
+        DT: PaperClaim("Fig. 5 caption", versus_imitation, iqm["Scaled QL"], iqm["DT (200M)"]),
     }
 
 
@@ -312,6 +315,12 @@ def multi_game(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> dict
     """Scaled QL and BC with the same network and data (the paper's Fig. 2 and 5)."""
     scaled_ql = chapter_config(preset, seed, settings)
     return {"Scaled QL": scaled_ql, "BC": configs.override(scaled_ql, ["loss.kind=bc"])}
+
+
+def decision_transformer(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> Config:
+    """Lee et al.'s multi-game Decision Transformer on Scaled QL's data, with its batch, steps
+    and optimiser (the preset's `dt` settings size it)."""
+    return configs.override(chapter_config(preset, seed, settings), ["loss.kind=dt"])
 
 
 def scaling(preset: str, seed: int = 0, settings: Iterable[str] = ()) -> list[SizePoint]:
@@ -470,6 +479,20 @@ def twin_multi_game(
     return study
 
 
+def twin_decision_transformer(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
+) -> dict[str, list[Config]]:
+    """{dataset: [config of each seed]}: `decision_transformer` on chapter 4's datasets with its
+    seeds. A study of its own, so that chapter 4's Scaled QL and BC seeds are whole without
+    it; the chapter compares it with them seed for seed once it has whole seeds."""
+    seeds = twin_seeds(twin_preset, "04_multi_game", first_seed)
+    return {
+        dataset: [decision_transformer(twin_preset, s, [f"data.subset={subset}", *settings])
+                  for s in seeds]
+        for dataset, subset in TWIN_DATASETS.items()
+    }  # fmt: skip
+
+
 def _width_label(width: float) -> str:
     return f"x{fractions.Fraction(width).limit_denominator(64)}"
 
@@ -587,6 +610,9 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
         for (game, variant), seeds in online.items():
             label = f"{variant}, {game} m{seeds[i].online.mode}, seed {source.seed}"
             planned.append(("08_online_finetuning", label, seeds[i]))
+    # the comparison methods last: the paper's claims are studied first
+    for dataset, seeds in twin_decision_transformer(twin_preset, first_seed).items():
+        planned += [("04_multi_game", f"{DT}, {dataset}, seed {c.seed}", c) for c in seeds]
     return planned
 
 

@@ -76,18 +76,32 @@ def twin_multi_game(
     seed: int = 0,
 ) -> dict[str, dict[str, dict]]:
     """{dataset: {versus: comparison}}: Scaled QL's seeds against the behaviour data and
-    against BC's seeds on each dataset, `analysis.seed_comparison` of normalised scores.
-    study: {dataset: {"Scaled QL": [record per seed], "BC": [...]}}."""
+    against the seeds of every other method on each dataset (BC, and DT where the study has
+    it), `analysis.seed_comparison` of normalised scores.
+    study: {dataset: {"Scaled QL": [record per seed], "BC": [...], ...}}."""
     out = {}
     for dataset, methods in study.items():
         _, sql = analysis.reference_normalized(methods["Scaled QL"], references)
-        _, bc = analysis.reference_normalized(methods["BC"], references)
         behaviour = behaviour_scores(methods["Scaled QL"][0], references)
-        out[dataset] = {
-            "behaviour data": analysis.seed_comparison(sql, behaviour, seed),
-            "BC": analysis.seed_comparison(sql, bc, seed),
-        }
+        out[dataset] = {"behaviour data": analysis.seed_comparison(sql, behaviour, seed)}
+        for method, runs in methods.items():
+            if method != "Scaled QL":
+                _, other = analysis.reference_normalized(runs, references)
+                out[dataset][method] = analysis.seed_comparison(sql, other, seed)
     return out
+
+
+def with_comparison_methods(
+    study: dict[str, dict[str, list[dict]]], methods: dict[tuple[str, str], list[dict]]
+) -> dict[str, dict[str, list[dict]]]:
+    """Chapter 4's study with the comparison methods' whole seeds added to each dataset
+    (methods: {(dataset, method): [record of each whole seed]}); a method without one stays
+    out, so that its rows read as not run."""
+    merged = {dataset: dict(runs) for dataset, runs in study.items()}
+    for (dataset, method), runs in methods.items():
+        if runs:
+            merged[dataset][method] = runs
+    return merged
 
 
 def ale_multi_game(runs: dict[str, dict], seed: int = 0) -> dict[str, dict]:
@@ -167,18 +181,20 @@ def _ale_text(comparison: dict, claim: experiments.PaperClaim) -> str:
 
 
 def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | None) -> list[Finding]:
-    """The multi-game chapter's rows: Scaled QL against its data and against BC on each twin
-    dataset, with the ALE `cpu` comparison beside the sub-optimal rows (the ALE track's only
-    dataset). twin: `twin_multi_game`'s result or None; ale: `ale_multi_game`'s or None."""
+    """The multi-game chapter's rows: Scaled QL against its data, BC and DT on each twin
+    dataset (DT reads as not run until its study has a whole seed), with the ALE `cpu`
+    comparison beside the sub-optimal rows (the ALE track's only dataset). twin:
+    `twin_multi_game`'s result or None; ale: `ale_multi_game`'s or None."""
     rows = []
     for dataset in experiments.TWIN_DATASETS:
-        for versus in ("behaviour data", "BC"):
+        for versus in ("behaviour data", "BC", experiments.DT):
             claim = experiments.MULTI_GAME_CLAIMS_BY_DATA[dataset][versus]
-            comparison = None if twin is None else twin[dataset][versus]
-            ale_row = ale is not None and dataset == experiments.MULTI_GAME_DATA
+            comparison = None if twin is None else twin[dataset].get(versus)
+            ale_row = ale is not None and dataset == experiments.MULTI_GAME_DATA and versus in ale
+            other = "its data" if versus == "behaviour data" else versus
             rows.append(
                 Finding(
-                    claim=f"Scaled QL above {'its data' if versus != 'BC' else 'BC'}, {dataset}",
+                    claim=f"Scaled QL above {other}, {dataset}",
                     chapter="04_multi_game",
                     paper=_paper_text(claim),
                     twin=NOT_RUN if comparison is None else _twin_text(comparison),
@@ -232,6 +248,10 @@ def load_multi_game(preset: str, seed: int = 0) -> list[Finding]:
     planned = experiments.twin_multi_game(experiments.TWIN_OF[preset], seed)
     found = records.whole_seeds({(d, m): c for d, ms in planned.items() for m, c in ms.items()})
     study = {d: {m: found[(d, m)] for m in ms} for d, ms in planned.items()}
+    dt = experiments.twin_decision_transformer(experiments.TWIN_OF[preset], seed)
+    study = with_comparison_methods(
+        study, records.whole_seeds({(d, experiments.DT): c for d, c in dt.items()})
+    )
     twin = None
     if found[(experiments.MULTI_GAME_DATA, "Scaled QL")]:
         first = planned[experiments.MULTI_GAME_DATA]["Scaled QL"][0]

@@ -6,7 +6,10 @@ where a pre-trained encoder comes from is the pipeline's business (`scaledql.pip
 A batch is a dict of arrays for B transitions:
   state (B, 84, 84, 4) uint8, action (B,) int32, reward (B,) float32 (clipped; the n-step
   discounted sum when n > 1), next_state (B, 84, 84, 4) uint8, terminal (B,) bool,
-  game_id (B,) int32 index into `config.games`.
+  game_id (B,) int32 index into `config.games`;
+or, for the Decision Transformer (`loss.kind=dt`), B sequences of T timesteps as
+`data.SequenceSampler` draws them: frames (B, T, H, W, C) uint8, action, reward, returns (B, T),
+game_id (B,).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import optax
 
 from scaledql import envs, losses, networks
 from scaledql.configs import Config
+from scaledql.networks import transformer
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -125,11 +129,63 @@ def objective(params, target_params, batch: dict, config: Config):
     return loss, metrics
 
 
+def transformer_objective(params, batch: dict, config: Config, dropout_key: jax.Array):
+    """Scalar loss and metrics of the Decision Transformer on B sequences: Lee et al.'s mean of
+    three cross-entropies, of the dataset actions (every timestep, over each game's own
+    actions), of the first timestep's return-to-go token, and of the rewards' signs."""
+    model = networks.build_transformer(config)
+    out = model.apply(
+        {"params": params}, batch["frames"], batch["returns"], batch["action"], batch["reward"],
+        train=True, rngs={"dropout": dropout_key},
+    )  # fmt: skip
+    num_actions = out.action_logits.shape[-1]
+    masks = jnp.asarray(networks.action_masks(config.games))[batch["game_id"]]  # (B, A)
+    masks = jnp.broadcast_to(masks[:, None], out.action_logits.shape)
+    parts = {
+        "action_loss": losses.bc_loss(
+            out.action_logits.reshape(-1, num_actions),
+            batch["action"].reshape(-1),
+            masks.reshape(-1, num_actions),
+        ),
+        "return_loss": losses.bc_loss(
+            out.return_logits[:, 0],
+            transformer.return_tokens(batch["returns"][:, 0], config.dt),
+            True,
+        ),
+        "reward_loss": losses.bc_loss(
+            out.reward_logits.reshape(-1, transformer.NUM_REWARD_TOKENS),
+            transformer.reward_tokens(batch["reward"]).reshape(-1),
+            True,
+        ),
+    }
+    metrics = {name: jnp.mean(values) for name, values in parts.items()}
+    metrics["loss"] = sum(metrics.values()) / len(parts)
+    return metrics["loss"], metrics
+
+
+def autoencoder_objective(params, batch: dict, config: Config, mask_key: jax.Array):
+    """Scalar loss and metrics of masked-autoencoder pre-training on the batch's states: the
+    reconstruction error of the patches its encoder did not see."""
+    out = networks.build_autoencoder(config).apply({"params": params}, batch["state"], mask_key)
+    loss = losses.reconstruction_loss(out.predicted, out.target, out.hidden)
+    return loss, {"loss": loss}
+
+
+def gradients(state: TrainState, batch: dict, config: Config) -> tuple[dict, dict]:
+    """The gradients and metrics of the configured objective at `state` on `batch`. The
+    Decision Transformer's dropout and the autoencoder's masks differ at every step, as a
+    function of (seed, step)."""
+    key = jax.random.fold_in(jax.random.key(config.seed), state.step)
+    if config.loss.kind == "dt":
+        return jax.grad(transformer_objective, has_aux=True)(state.params, batch, config, key)
+    if config.loss.kind == "mae":
+        return jax.grad(autoencoder_objective, has_aux=True)(state.params, batch, config, key)
+    return jax.grad(objective, has_aux=True)(state.params, state.target_params, batch, config)
+
+
 def update_step(state: TrainState, batch: dict, config: Config) -> tuple[TrainState, dict]:
     """One gradient step; the target network is copied every `target_update_period` steps."""
-    grads, metrics = jax.grad(objective, has_aux=True)(
-        state.params, state.target_params, batch, config
-    )
+    grads, metrics = gradients(state, batch, config)
     updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     step = state.step + 1
@@ -163,11 +219,22 @@ def make_update(config: Config):
 
 
 def random_batch(config: Config, seed: int = 0) -> dict:
-    """A batch of `config.train.batch_size` random transitions (valid actions) for benchmarks."""
+    """A batch of `config.train.batch_size` random transitions (valid actions) for benchmarks;
+    of random sequences for the Decision Transformer."""
     rng = np.random.default_rng(seed)
     size = config.train.batch_size
     counts = np.array([envs.num_actions(game) for game in config.games])
     game_id = rng.integers(0, len(config.games), size)
+    if config.loss.kind == "dt":
+        steps = (size, config.dt.context)
+        frame = transformer.frame_shape(config.games)
+        return {
+            "frames": rng.integers(0, 256, (*steps, *frame), dtype=np.uint8),
+            "action": (rng.integers(0, 1 << 30, steps) % counts[game_id, None]).astype(np.int32),
+            "reward": rng.choice(np.array([-1.0, 0.0, 1.0], np.float32), steps),
+            "returns": rng.integers(0, 50, steps).astype(np.float32),
+            "game_id": game_id.astype(np.int32),
+        }
     return {
         "state": rng.integers(0, 256, (size, *envs.state_shape(config.games)), dtype=np.uint8),
         "action": (rng.integers(0, 1 << 30, size) % counts[game_id]).astype(np.int32),

@@ -1,5 +1,6 @@
 """Losses of Scaled QL as pure functions: C51 projection and TD loss, MSE TD loss, CQL, BC, and
-the HL-Gauss target of later work (Farebrother et al., 2024).
+the HL-Gauss target of later work (Farebrother et al., 2024); and the masked autoencoder's
+reconstruction loss.
 
 Shapes: B transitions, A actions (padding included), K atoms. Every per-transition loss returns
 (B,); the caller reduces. `action_mask` is (B, A) or (A,) bool, True for actions the game has.
@@ -140,3 +141,10 @@ def sum_of_game_means(losses: jax.Array, game_ids: jax.Array, num_games: int) ->
     sums = jax.ops.segment_sum(losses, game_ids, num_games)
     counts = jax.ops.segment_sum(jnp.ones_like(losses), game_ids, num_games)
     return jnp.sum(jnp.where(counts > 0, sums / jnp.maximum(counts, 1), 0.0))
+
+
+def reconstruction_loss(predicted: jax.Array, target: jax.Array, hidden: jax.Array) -> jax.Array:
+    """Scalar: a masked autoencoder's loss (He et al., 2022), the squared error of the pixels
+    (B, N, P) averaged over each patch, then over the hidden patches (B, N) alone."""
+    per_patch = jnp.mean(jnp.square(predicted - target), axis=-1)
+    return jnp.sum(per_patch * hidden) / jnp.maximum(jnp.sum(hidden), 1)

@@ -42,7 +42,10 @@ class TrainResult:
     resumed_from: int | None
 
 
-METRIC_FIELDS = ("step", "loss", "td_loss", "cql_penalty", "q_data", "grad_norm", "steps_per_s")
+METRIC_FIELDS = (
+    "step", "loss", "td_loss", "cql_penalty", "q_data", "action_loss", "return_loss",
+    "reward_loss", "grad_norm", "steps_per_s",
+)  # fmt: skip
 
 
 def _read_metrics(path: pathlib.Path, up_to_step: int) -> list[dict]:
@@ -84,6 +87,20 @@ def train_offline(
         return _train(config, workdir, runs, initial_params, progress, callback)
 
 
+def make_sampler(config: Config, runs: list[list[data.RunData]]) -> data.MultiGameSampler:
+    """The sampler of the config's batches: transitions for a Q-network, sequences of
+    `dt.context` timesteps for the Decision Transformer."""
+    channels = envs.state_shape(config.games)[-1]  # object grids: the network's width
+    if config.loss.kind == "dt":
+        return data.SequenceSampler(
+            runs, config.train.batch_size, config.dt.context, seed=config.seed, channels=channels
+        )
+    return data.MultiGameSampler(
+        runs, config.train.batch_size, config.loss.n_step, config.loss.discount,
+        seed=config.seed, channels=channels,
+    )  # fmt: skip
+
+
 def _train(config, workdir, runs, initial_params, progress, callback) -> TrainResult:
     """`train_offline` in a workdir this process holds."""
     # imported where a bar is drawn: in a kernel without ipywidgets, tqdm.auto warns on import
@@ -96,14 +113,7 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
             f"train.batch_size={tc.batch_size} does not split over {mesh.size} devices; "
             f"use a multiple of {mesh.size}"
         )
-    sampler = data.MultiGameSampler(
-        runs,
-        tc.batch_size,
-        config.loss.n_step,
-        config.loss.discount,
-        seed=config.seed,
-        channels=envs.state_shape(config.games)[-1],  # object grids: the network's width
-    )
+    sampler = make_sampler(config, runs)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     manager = checkpoints.manager(workdir)
     resumed_from = manager.latest_step()

@@ -114,7 +114,10 @@ def run_or_load(
     learn = _learn_online if config.online.agent_steps else _learn_offline
     learning_curve, params, data_about, wall = learn(config, workdir, progress)
     eval_started = time.perf_counter()
-    returns = evaluate.evaluate(config, params, seed=config.seed, progress=progress)
+    # an autoencoder has no policy to play: its record holds its learning curve alone
+    returns = {}
+    if config.loss.kind != "mae":
+        returns = evaluate.evaluate(config, params, seed=config.seed, progress=progress)
     wall["evaluate"] = time.perf_counter() - eval_started
     wall["total"] = time.perf_counter() - started
     record = records.build_record(config, learning_curve, returns, data_about, wall, code)

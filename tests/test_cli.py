@@ -127,8 +127,10 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     # ResNet + C51 size that is chapter 4's Scaled QL; chapter 6: 4 variants x 5 seeds (its
     # Scaled QL seeds are chapter 4's, its MSE seeds 0-2 chapter 5's); chapter 7: 5 held-out
     # games x 3 seeds x (a pre-trained run and 3 fine-tuning variants); chapter 8: 4 variants
-    # x 3 seeds x (pre-trained, scratch) (its pre-trained runs are chapter 4's)
-    assert len(planned) == 20 + 33 + 17 + 60 + 24
+    # x 3 seeds x (pre-trained, scratch) (its pre-trained runs are chapter 4's); then the
+    # Decision Transformer: 2 datasets x 5 seeds, after the paper's claims
+    assert len(planned) == 20 + 33 + 17 + 60 + 24 + 10
+    assert all(config.loss.kind == "dt" for _, _, config in planned[-10:])
     first = planned[0][2]
     records.write_record({"config_hash": "x"}, records.record_path(first))  # "recorded"
     shards = []
@@ -138,7 +140,7 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
         assert cli.main(["runs", "--preset", "twin", "--train", "--shard", f"{k}/2"]) == 0
         shards.append(trained)
     out = capsys.readouterr().out
-    assert "1 of 154 runs recorded at preset twin" in out
+    assert "1 of 164 runs recorded at preset twin" in out
     hashes = [configs.config_hash(c) for *_, c in planned]
     # every missing run is trained once, and the single runs of chapters 4 and 6 alternate
     # between the shards (the first is recorded; its chapter 8 runs are a group of 4)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from scaledql import configs, experiments, findings, records, report
+from scaledql import configs, experiments, findings, records, report, scores
 
 GAMES = ("minatar/Breakout", "minatar/Asterix")
 REFERENCES = {game: (0.0, 10.0) for game in GAMES}  # random play 0, final DQN 10
@@ -27,21 +27,23 @@ def record(config, mean_returns: dict, behaviour: dict, episodes: int = 4) -> di
     }
 
 
-def study(sql_means: list[float], bc_means: list[float], behaviour: float) -> dict:
-    """One dataset's records: a Scaled QL and a BC run per seed, the same mean in each game."""
+def study(sql_means: list[float], bc_means: list[float], behaviour: float, **others) -> dict:
+    """One dataset's records: a Scaled QL and a BC run per seed (and one of each method in
+    `others` per seed), the same mean in each game."""
     config = configs.preset("twin-smoke")
     data = dict.fromkeys(GAMES, behaviour)
+    means = {"Scaled QL": sql_means, "BC": bc_means, **others}
     return {
-        "Scaled QL": [record(config, dict.fromkeys(GAMES, m), data) for m in sql_means],
-        "BC": [record(config, dict.fromkeys(GAMES, m), data) for m in bc_means],
+        method: [record(config, dict.fromkeys(GAMES, m), data) for m in seeds]
+        for method, seeds in means.items()
     }
 
 
 def test_twin_comparisons_give_the_verdicts_built_into_the_records():
     result = findings.twin_multi_game(
         {
-            experiments.MULTI_GAME_DATA: study([8, 8.5, 9], [2, 2.5, 3], behaviour=5),
-            experiments.NEAR_OPTIMAL_DATA: study([4, 5, 6], [4, 5, 6], behaviour=9),
+            experiments.MULTI_GAME_DATA: study([8, 8.5, 9], [2, 2.5, 3], behaviour=5, DT=[3, 4]),
+            experiments.NEAR_OPTIMAL_DATA: study([4, 5, 6], [4, 5, 6], behaviour=9, DT=[7, 8]),
         },
         REFERENCES,
     )
@@ -64,7 +66,13 @@ def test_twin_comparisons_give_the_verdicts_built_into_the_records():
         f"Scaled QL above its data, {experiments.NEAR_OPTIMAL_DATA}": "disagrees",
         # and only "not below" DT on it (114.1 vs 111.8): level agrees
         f"Scaled QL above BC, {experiments.NEAR_OPTIMAL_DATA}": "agrees",
+        # DT itself: Scaled QL above it on sub-optimal data (77.8 vs 30.6) agrees, below it on
+        # near-optimal data disagrees with "not below"
+        f"Scaled QL above DT, {experiments.MULTI_GAME_DATA}": "agrees",
+        f"Scaled QL above DT, {experiments.NEAR_OPTIMAL_DATA}": "disagrees",
     }
+    dt_row = next(row for row in rows if row.claim.endswith(f"DT, {experiments.MULTI_GAME_DATA}"))
+    assert dt_row.paper == "77.8 vs 30.6 %" and dt_row.twin.startswith("IQM ")
     assert rows[0].paper.startswith("77.8 vs 51")
 
 
@@ -74,7 +82,7 @@ def test_the_glance_table_links_each_claim_to_its_chapter_and_marks_missing_runs
     assert table[0].startswith(
         "| claim | the paper | the twin, `twin` (seeds x games) | ALE, `cpu`"
     )
-    assert len(table) == 2 + len(rows) == 6
+    assert len(table) == 2 + len(rows) == 8  # its data, BC and DT on each dataset
     assert all("(04_multi_game.ipynb)" in line and findings.NOT_RUN in line for line in table[2:])
     assert all(line.endswith("| **cannot tell** |") for line in table[2:])
 
@@ -95,7 +103,15 @@ def test_load_multi_game_reads_the_records_a_preset_made(tmp_path, monkeypatch):
                 made = record(config, dict.fromkeys(config.games, mean), dict.fromkeys(GAMES, 3.0))
                 records.write_record(made, records.record_path(config))
     rows = findings.load_multi_game("smoke")
-    assert [row.verdict for row in rows] == ["agrees"] * 4
+    dt_rows = [row for row in rows if " DT, " in row.claim]
+    # the Decision Transformer's study has no record yet: its rows read as not run
+    assert len(dt_rows) == 2 and all(row.twin == findings.NOT_RUN for row in dt_rows)
+    for seeds in experiments.twin_decision_transformer("twin-smoke").values():
+        for config in seeds:
+            made = record(config, dict.fromkeys(config.games, 2.0), dict.fromkeys(GAMES, 3.0))
+            records.write_record(made, records.record_path(config))
+    rows = findings.load_multi_game("smoke")
+    assert [row.verdict for row in rows] == ["agrees"] * 6
     assert all(row.ale == "" for row in rows)  # no ALE smoke records in this results folder
     assert all(row.twin.endswith(", 2 seeds") for row in rows)
     # a study stopped part way is read as its whole seeds: here seed 0 only
@@ -103,7 +119,7 @@ def test_load_multi_game_reads_the_records_a_preset_made(tmp_path, monkeypatch):
     one_seed = findings.load_multi_game("smoke")
     assert all(row.twin.endswith(", 1 seed") for row in one_seed)
     # one seed has no spread to bootstrap over: its zero-width intervals decide nothing
-    assert [row.verdict for row in one_seed] == ["cannot tell"] * 4
+    assert [row.verdict for row in one_seed] == ["cannot tell"] * 6
     records.record_path(first).unlink()
     assert {row.twin for row in findings.load_multi_game("smoke")} == {findings.NOT_RUN}
 
@@ -234,6 +250,18 @@ def test_an_interval_of_no_width_reads_as_its_point():
     assert report.interval((0.05, -0.002, 0.066), signed=True) == "+5.0 [-0.2, +6.6]"
     assert report.interval((0.056, 0.056, 0.056)) == "5.6"
     assert report.interval((-0.0, -0.0, -0.0), " %", signed=True) == "-0.0 %"
+
+
+def test_a_caption_promises_intervals_only_where_the_bootstrap_can_make_them():
+    one_seed = scores.aggregate({"m": np.array([[0.2, 0.5, 0.9]])}, reps=200)["m"]
+    assert all(low == high for _, low, high in one_seed.values())  # nothing to resample
+    seeds = [{"config": {"seed": s}} for s in (0, 1)]
+    assert report.seed_intervals(seeds, "games") == (
+        "with 95 % stratified-bootstrap intervals over training seeds x games (rliable)"
+    )
+    alone = report.seed_intervals(seeds[:1] * 5, "held-out games")
+    assert alone.startswith("from one training seed, so without intervals")
+    assert "held-out games" in alone and "95 %" not in alone
 
 
 def test_twin_scaling_runs_pair_each_size_with_its_seeds():

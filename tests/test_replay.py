@@ -410,3 +410,45 @@ def test_adding_a_block_writes_what_adding_row_by_row_writes(tmp_path):
     assert names == sorted(p.name for p in block.iterdir()) and len(names) == 6 * 7
     for name in names:
         np.testing.assert_array_equal(fmt.read_array(one / name), fmt.read_array(block / name))
+
+
+def write_grid_episodes(run_dir, rewards, last_open=False):
+    """A grid run of one episode per list of rewards (the last without a terminal when
+    `last_open`); frames name (episode, step)."""
+    writer = data.ReplayWriter(run_dir, capacity=64, frame_shape=(10, 10, 4))
+    for e, episode in enumerate(rewards):
+        for t, reward in enumerate(episode):
+            ends = t == len(episode) - 1 and not (last_open and e == len(rewards) - 1)
+            writer.add(grid(e, t), t % 3, reward, ends)
+    writer.close()
+    return data.open_run(run_dir)
+
+
+def test_returns_to_go_sum_each_episodes_clipped_rewards_by_hand(tmp_path):
+    # episodes 0 and 1 end with a terminal; episode 2 is cut off by the end of the data
+    run = write_grid_episodes(
+        tmp_path / "run", [[0.0, 1.0, 3.0], [1.0, 0.0, -1.0, 1.0], [1.0, 1.0]], last_open=True
+    )
+    returns, finished = run.returns_to_go()
+    np.testing.assert_array_equal(returns, [2, 2, 1, 1, 0, 0, 1, 2, 1])  # 3.0 clips to 1
+    np.testing.assert_array_equal(finished, [True] * 7 + [False] * 2)
+    # two timesteps of one finished episode: rows 0-1, 1-2 and 3-4, 4-5, 5-6
+    np.testing.assert_array_equal(np.flatnonzero(run.sequence_mask(2)), [0, 1, 3, 4, 5])
+    np.testing.assert_array_equal(np.flatnonzero(run.sequence_mask(4)), [3])
+
+
+def test_sequences_hold_consecutive_steps_of_one_episode(tmp_path):
+    rewards = [[0.0, 1.0, 0.0, 1.0, 1.0], [1.0] * 6, [0.0, 0.0, 1.0]]
+    run = write_grid_episodes(tmp_path / "run", rewards)
+    batch = data.SequenceSampler([[run]], 32, context=3, seed=0, channels=10).sample()
+    assert batch["frames"].shape == (32, 3, 10, 10, 10) and batch["returns"].shape == (32, 3)
+    assert not batch["frames"][..., 4:].any()  # a 4-channel grid padded to 10
+    for frames, actions, returns, sequence_rewards in zip(
+        batch["frames"], batch["action"], batch["returns"], batch["reward"], strict=True
+    ):
+        episodes, steps = frames[:, 0, 0, 0], frames[:, 0, 1, 0]
+        assert len(set(episodes)) == 1 and list(np.diff(steps)) == [1, 1]
+        e, t = int(episodes[0]), int(steps[0])
+        np.testing.assert_array_equal(actions, [s % 3 for s in range(t, t + 3)])
+        np.testing.assert_array_equal(sequence_rewards, rewards[e][t : t + 3])
+        np.testing.assert_array_equal(returns, [sum(rewards[e][s:]) for s in range(t, t + 3)])

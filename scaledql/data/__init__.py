@@ -25,7 +25,7 @@ from scaledql.data.datasets import (
 )
 from scaledql.data.format import DataFormatError
 from scaledql.data.run import RunData, cache_root, open_run
-from scaledql.data.sampler import MultiGameSampler, Prefetcher
+from scaledql.data.sampler import MultiGameSampler, Prefetcher, SequenceSampler
 from scaledql.data.subsets import open_game_runs, open_subset, parse_subset, run_dir
 from scaledql.data.writer import ReplayWriter
 
@@ -37,6 +37,7 @@ __all__ = [
     "RandomPolicy",
     "ReplayWriter",
     "RunData",
+    "SequenceSampler",
     "behaviour_returns",
     "cache_root",
     "clipped_episode_returns",

@@ -250,6 +250,41 @@ class RunData:
         valid &= needed < segment_end
         return valid
 
+    def episodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(episode (N,) int64, last_row (E,) int64): the episode index of every row, and each
+        episode's last row. An episode ends at a terminal row or where its segment does (a
+        subset's cut or a gap), so no episode spans two segments."""
+        n = self.num_rows
+        starts = np.zeros(n, bool)
+        starts[0] = True
+        starts[1:] |= self.terminal[:-1].astype(bool)
+        starts[self.segment_starts] = True
+        first_rows = np.flatnonzero(starts)
+        return np.cumsum(starts) - 1, np.append(first_rows[1:] - 1, n - 1)
+
+    def returns_to_go(self) -> tuple[np.ndarray, np.ndarray]:
+        """(returns (N,) float32, finished (N,) bool): the sum of the clipped rewards from each
+        row to its episode's last row, and whether that episode ends with a terminal (the
+        return-to-go of an episode cut by its segment's end is only a partial sum)."""
+        episode, last_row = self.episodes()
+        totals = np.cumsum(np.clip(self.reward, -1, 1).astype(np.float64))
+        ends = last_row[episode]
+        returns = totals[ends] - totals + np.clip(self.reward, -1, 1)
+        return returns.astype(np.float32), self.terminal[ends].astype(bool)
+
+    def sequence_mask(self, context: int) -> np.ndarray:
+        """(N,) bool: rows that may start a sequence of `context` timesteps: rows t .. t +
+        context - 1 lie in one episode, and that episode ends with a terminal in the data, so
+        every return-to-go in the sequence is whole."""
+        episode, _ = self.episodes()
+        _, finished = self.returns_to_go()
+        valid = finished.copy()
+        last = np.arange(self.num_rows) + context - 1
+        valid[last >= self.num_rows] = False
+        inside = last < self.num_rows
+        valid[inside] &= episode[last[inside]] == episode[inside]
+        return valid
+
     def transition_rows(self, indices: np.ndarray, n_step: int = 1, discount: float = 0.99):
         """The rows to read for transitions at `indices` (B,), and their small fields.
 

@@ -1,4 +1,5 @@
-"""Multi-game batches of stacked transitions, uniform over games, then over valid transitions."""
+"""Multi-game batches, uniform over games, then over valid rows: stacked transitions for the
+Q-network, sequences of timesteps for the Decision Transformer."""
 
 from __future__ import annotations
 
@@ -53,46 +54,60 @@ class MultiGameSampler:
         for g, game_runs in enumerate(self.runs):
             if not game_runs:
                 raise ValueError(f"game {g} has no runs")
-            rows = [np.flatnonzero(run.valid_mask(n_step)) for run in game_runs]
+            rows = [np.flatnonzero(self.row_mask(run)) for run in game_runs]
             rows = [
                 r.astype(np.int32) if run.num_rows < 2**31 else r
                 for r, run in zip(rows, game_runs, strict=True)
             ]
             if sum(len(r) for r in rows) == 0:
-                raise ValueError(f"{game_runs[0].run_dir} holds no valid transition")
+                raise ValueError(f"{game_runs[0].run_dir} holds no valid {self.unit}")
             self.valid.append(rows)
         self.counts = [np.cumsum([0] + [len(r) for r in rows]) for rows in self.valid]
         num_games = len(self.runs)
         p = np.full(num_games, 1 / num_games) if weights is None else np.asarray(weights, float)
         self.weights = p / p.sum()
 
-    def sample(self, rng: np.random.Generator | None = None) -> dict:
-        """One batch, drawn with `rng` (the sampler's own generator by default)."""
-        rng = self.rng if rng is None else rng
+    unit = "transition"  # what a valid row starts, for errors
+
+    def row_mask(self, run: RunData) -> np.ndarray:
+        """(N,) bool: the rows of `run` a batch may draw."""
+        return run.valid_mask(self.n_step)
+
+    def picks(self, rng: np.random.Generator):
+        """The rows of one batch, as (game, run, rows) in game order: games drawn by the
+        weights, then rows uniform among each game's valid rows of all its runs."""
         games = np.sort(rng.choice(len(self.runs), self.batch_size, p=self.weights))
-        window_shape = (self.n_step + self.stack_size, self.batch_size, *self.frame_shape)
-        # grids may be padded, so their windows start at 0; ALE windows are filled whole
-        frames = (np.zeros if len(self.frame_shape) == 3 else np.empty)(window_shape, np.uint8)
-        parts, filled = [], 0
         for game in np.unique(games):
             count = int((games == game).sum())
             picks = rng.integers(0, self.counts[game][-1], count)
             which = np.searchsorted(self.counts[game], picks, side="right") - 1
             for run_index in np.unique(which):
-                run = self.runs[game][run_index]
                 rows = self.valid[game][run_index][
                     picks[which == run_index] - self.counts[game][run_index]
                 ]
-                window, fields = run.transition_rows(rows, self.n_step, self.discount)
-                # a grid narrower than the batch's fills its own channels; the rest stay 0
-                target = frames[:, filled : filled + len(rows)]
-                if run.frame_shape != self.frame_shape:
-                    target[..., : run.frame_shape[-1]] = run.frames(window)
-                else:
-                    run.frames(window, out=target)
-                fields["game_id"] = np.full(len(rows), game, np.int32)
-                parts.append(fields)
-                filled += len(rows)
+                yield game, self.runs[game][run_index], rows
+
+    def read_frames(self, run: RunData, rows: np.ndarray, target: np.ndarray) -> None:
+        """Writes the frames of `rows` into `target`; a grid narrower than the batch's fills
+        its own channels, the rest stay as they are (0)."""
+        if run.frame_shape != self.frame_shape:
+            target[..., : run.frame_shape[-1]] = run.frames(rows)
+        else:
+            run.frames(rows, out=target)
+
+    def sample(self, rng: np.random.Generator | None = None) -> dict:
+        """One batch, drawn with `rng` (the sampler's own generator by default)."""
+        rng = self.rng if rng is None else rng
+        window_shape = (self.n_step + self.stack_size, self.batch_size, *self.frame_shape)
+        # grids may be padded, so their windows start at 0; ALE windows are filled whole
+        frames = (np.zeros if len(self.frame_shape) == 3 else np.empty)(window_shape, np.uint8)
+        parts, filled = [], 0
+        for game, run, rows in self.picks(rng):
+            window, fields = run.transition_rows(rows, self.n_step, self.discount)
+            self.read_frames(run, window, frames[:, filled : filled + len(rows)])
+            fields["game_id"] = np.full(len(rows), game, np.int32)
+            parts.append(fields)
+            filled += len(rows)
         batch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         batch["state"], batch["next_state"] = stack_windows(frames, self.n_step, batch["terminal"])
         return batch
@@ -111,6 +126,59 @@ class MultiGameSampler:
             return Prefetcher(self.sample, depth)
         steps = itertools.count(start_step)
         return Prefetcher(lambda: self.batch_for_step(seed, next(steps)), depth)
+
+
+class SequenceSampler(MultiGameSampler):
+    """Batches of `context` consecutive timesteps of one episode, for the Decision Transformer,
+    drawn as `MultiGameSampler` draws transitions, among the rows that may start a sequence
+    (`RunData.sequence_mask`).
+
+    A batch holds frames (B, T, H, W, C) uint8 (one 84x84 ALE frame a timestep, C = 1; grids
+    padded as the Q-network's batches), action (B, T) int32, reward (B, T) float32 (clipped),
+    returns (B, T) float32 (returns-to-go, `RunData.returns_to_go`) and game_id (B,) int32.
+    """
+
+    unit = "sequence"
+
+    def __init__(
+        self,
+        runs: Sequence[Sequence[RunData]],
+        batch_size: int,
+        context: int,
+        weights: Sequence[float] | None = None,
+        seed: int = 0,
+        channels: int | None = None,
+    ):
+        self.context = context
+        super().__init__(runs, batch_size, weights=weights, seed=seed, channels=channels)
+        self.returns = {
+            id(run): run.returns_to_go()[0] for game_runs in self.runs for run in game_runs
+        }
+
+    def row_mask(self, run: RunData) -> np.ndarray:
+        return run.sequence_mask(self.context)
+
+    def sample(self, rng: np.random.Generator | None = None) -> dict:
+        rng = self.rng if rng is None else rng
+        frame = self.frame_shape if len(self.frame_shape) == 3 else (*self.frame_shape, 1)
+        frames = np.zeros((self.batch_size, self.context, *frame), np.uint8)
+        parts, filled = [], 0
+        for game, run, rows in self.picks(rng):
+            window = rows[:, None] + np.arange(self.context)  # (b, T)
+            target = frames[filled : filled + len(rows)]
+            self.read_frames(run, window, target if len(run.frame_shape) == 3 else target[..., 0])
+            parts.append(
+                {
+                    "action": run.action[window].astype(np.int32),
+                    "reward": np.clip(run.reward[window], -1, 1).astype(np.float32),
+                    "returns": self.returns[id(run)][window],
+                    "game_id": np.full(len(rows), game, np.int32),
+                }
+            )
+            filled += len(rows)
+        batch = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        batch["frames"] = frames
+        return batch
 
 
 class Prefetcher:

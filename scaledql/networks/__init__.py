@@ -1,4 +1,5 @@
-"""Q-networks of the paper: ResNets with GroupNorm, IMPALA-CNN, Nature-DQN CNN, multi-game heads."""
+"""Q-networks of the paper: ResNets with GroupNorm, IMPALA-CNN, Nature-DQN CNN, multi-game heads;
+and the multi-game Decision Transformer it compares with (`loss.kind=dt`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import numpy as np
 
 from scaledql import envs
 from scaledql.configs import DISTRIBUTIONAL_LOSSES, Config
+from scaledql.networks import transformer
+from scaledql.networks.autoencoder import MaskedAutoencoder, Reconstruction
 from scaledql.networks.encoders import ImpalaCNN, NatureCNN, ResNet
 from scaledql.networks.qnetwork import QNetwork, QOutput, action_masks, l2_normalize
+from scaledql.networks.transformer import DecisionTransformer, DTOutput
 
 __all__ = [
+    "DTOutput",
+    "DecisionTransformer",
+    "MaskedAutoencoder",
+    "Reconstruction",
     "ImpalaCNN",
     "NatureCNN",
     "QNetwork",
     "QOutput",
     "ResNet",
     "action_masks",
+    "build_autoencoder",
     "build_qnetwork",
+    "build_transformer",
     "is_encoder_entry",
     "transfer_encoder",
     "init_params",
@@ -39,14 +49,36 @@ def build_qnetwork(config: Config) -> QNetwork:
     )
 
 
+def build_autoencoder(config: Config) -> MaskedAutoencoder:
+    """The masked autoencoder a `loss.kind=mae` config pre-trains (its vit encoder at
+    `network.width`)."""
+    return MaskedAutoencoder(width=config.network.width, mae=config.mae)
+
+
+def build_transformer(config: Config) -> DecisionTransformer:
+    """The Decision Transformer a `loss.kind=dt` config describes."""
+    return DecisionTransformer(games=tuple(config.games), dt=config.dt)
+
+
 def init_params(config: Config, key: jax.Array):
-    """Freshly initialised parameters of `build_qnetwork(config)`."""
-    frames = jnp.zeros((1, *envs.state_shape(config.games)), jnp.uint8)
-    return build_qnetwork(config).init(key, frames, jnp.zeros((1,), jnp.int32))["params"]
+    """Freshly initialised parameters of the config's model: `build_qnetwork(config)`, or
+    `build_transformer(config)` for `loss.kind=dt`, `build_autoencoder(config)` for mae."""
+    states = jnp.zeros((1, *envs.state_shape(config.games)), jnp.uint8)
+    if config.loss.kind == "mae":
+        return build_autoencoder(config).init(key, states, jax.random.key(0))["params"]
+    if config.loss.kind == "dt":
+        steps = config.dt.context
+        frames = jnp.zeros((1, steps, *transformer.frame_shape(config.games)), jnp.uint8)
+        zeros = jnp.zeros((1, steps), jnp.int32)
+        return build_transformer(config).init(key, frames, zeros, zeros, zeros)["params"]
+    return build_qnetwork(config).init(key, states, jnp.zeros((1,), jnp.int32))["params"]
 
 
 def param_breakdown(config: Config) -> dict[str, int]:
-    """Parameter counts split into encoder (with readout), shared MLP and per-game heads.
+    """Parameter counts split into encoder (with readout), shared MLP and per-game heads; for a
+    Decision Transformer, its embeddings and blocks count as encoder and its three output
+    heads as heads; for a masked autoencoder, its decoder (which no other run takes) counts as
+    heads.
 
     Computed from shapes alone (`jax.eval_shape`): nothing is allocated, so it is instant even
     for the 80M-parameter `paper` network.
@@ -55,8 +87,11 @@ def param_breakdown(config: Config) -> dict[str, int]:
     counts = {"encoder": 0, "mlp": 0, "heads": 0}
     for name, subtree in shapes.items():
         size = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(subtree))
-        part = "heads" if name.startswith("head_") else "mlp" if name.startswith("mlp_") else None
-        counts[part or "encoder"] += size
+        if name.startswith(("head_", "decoder_", "mask_token")) or name.endswith("_head"):
+            part = "heads"
+        else:
+            part = "mlp" if name.startswith("mlp_") else "encoder"
+        counts[part] += size
     return counts
 
 
@@ -72,13 +107,18 @@ def is_encoder_entry(name: str) -> bool:
 
 
 def transfer_encoder(pretrained: dict, fresh: dict) -> dict:
-    """`fresh` parameters with the encoder entries replaced by `pretrained`'s.
+    """`fresh` parameters with the encoder entries replaced by `pretrained`'s: all of them from
+    a Q-network, the `encoder` alone from a masked autoencoder (which has no readout: it stays
+    fresh).
 
     Raises a ValueError naming the first entry whose shapes differ (a different encoder,
     width or readout) or that one side lacks.
     """
     out = dict(fresh)
+    autoencoder = "mask_token" in pretrained
     for name in (n for n in fresh if is_encoder_entry(n)):
+        if autoencoder and name != "encoder":
+            continue
         if name not in pretrained:
             raise ValueError(f"the pre-trained parameters have no {name!r} entry to transfer")
         theirs = jax.tree.map(jnp.shape, pretrained[name])

@@ -17,6 +17,8 @@ Inputs are ALE frame stacks (84, 84, 4) or MinAtar object grids (10, 10, 10).
 - The Nature-DQN CNN (Mnih et al. 2015), for like-for-like speed comparisons on ALE.
 - The MinAtar DQN encoder (Young & Tian 2019; Dopamine's MinAtar network): one 3x3 convolution
   of 16 x width filters, the twin's behaviour policy.
+- A Vision Transformer (Dosovitskiy et al., 2021) of ViT-Base's depth, the encoder the paper's
+  MAE baseline pre-trains: its tokens, one per patch, come back as the (B, h, w, c) map.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from __future__ import annotations
 import functools
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+from scaledql.configs import VIT_BASE_WIDTH, VIT_HEAD_SIZE
+from scaledql.networks.attention import Block, patchify
 
 GRID_SIZE = 32  # inputs narrower than this are object grids, not ALE frames
 
@@ -210,6 +216,38 @@ class MinAtarDQN(nn.Module):
         return nn.relu(out + bias.astype(self.dtype))
 
 
+VIT_DEPTH = 12  # ViT-Base's transformer blocks
+
+
+def vit_patch(height: int) -> int:
+    """The side of a ViT's square patches: 14 on ALE's 84x84 stacks (36 tokens), 2 on the
+    twin's 10x10 grids (25 tokens)."""
+    return 14 if height >= GRID_SIZE else 2
+
+
+class ViT(nn.Module):
+    """ViT-Base's 12 blocks with tokens `VIT_BASE_WIDTH` x `width` wide (one head per 64), over
+    the `vit_patch` patches of its input, each linearly embedded with a learned position.
+    Returns the tokens as a (B, h, w, d) map; with `keep` (B, K) patch indices, only those
+    patches are encoded (a masked autoencoder's visible ones) and it returns (B, K, d)."""
+
+    width: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, keep: jax.Array | None = None) -> jax.Array:
+        patch = vit_patch(x.shape[1])
+        rows, columns = x.shape[1] // patch, x.shape[2] // patch
+        d = int(round(VIT_BASE_WIDTH * self.width))
+        tokens = nn.Dense(d, name="patch_embedding")(patchify(x.astype(jnp.float32), patch))
+        tokens = tokens + self.param("position", nn.initializers.normal(0.02), (rows * columns, d))
+        if keep is not None:
+            tokens = jnp.take_along_axis(tokens, keep[..., None], axis=1)
+        for i in range(VIT_DEPTH):
+            tokens = Block(d // VIT_HEAD_SIZE, name=f"block_{i}")(tokens)
+        tokens = nn.LayerNorm(name="norm")(tokens)
+        return tokens if keep is not None else tokens.reshape(-1, rows, columns, d)
+
+
 def make_encoder(name: str, width: float, groups: int, dtype, module_name: str) -> nn.Module:
     """The encoder module `name` (one of `configs.ENCODERS`)."""
     if name in RESNET_LAYOUTS:
@@ -220,6 +258,9 @@ def make_encoder(name: str, width: float, groups: int, dtype, module_name: str) 
         return NatureCNN(width, dtype, name=module_name)
     if name == "minatar_dqn":
         return MinAtarDQN(width, dtype, name=module_name)
+    if name == "vit":  # computed in float32 whatever network.dtype says
+        return ViT(width, name=module_name)
     raise ValueError(
-        f"unknown encoder {name!r}; valid: {', '.join(RESNET_LAYOUTS)}, impala, nature, minatar_dqn"
+        f"unknown encoder {name!r}; valid: {', '.join(RESNET_LAYOUTS)}, impala, nature, "
+        "minatar_dqn, vit"
     )
