@@ -83,3 +83,26 @@ def test_a_q_network_takes_the_pretrained_encoder_and_keeps_its_own_readout():
         configs.override(TINY, ["network.encoder=resnet18"])
     with pytest.raises(ValueError, match="a multiple of 64"):
         configs.override(TINY, ["network.width=0.1"])
+
+
+@pytest.mark.slow
+def test_a_frozen_pretrained_encoder_trains_q_heads_and_stays_as_pretrained(tmp_path, monkeypatch):
+    from scaledql import checkpoints, pipeline
+
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
+    mae = configs.override(TINY, ["games=minatar/Breakout"])
+    record = pipeline.run_or_load(mae, progress=False)
+    assert record["scores"] == {}  # an autoencoder has no policy to evaluate
+    assert record["learning_curve"][-1]["loss"] < record["learning_curve"][0]["loss"]
+    q = configs.override(
+        mae,
+        ["loss.kind=c51", "network.readout=pool", "finetune.encoder=frozen",
+         f"finetune.pretrained={record['config_hash']}"],
+    )  # fmt: skip
+    tuned = pipeline.run_or_load(q, progress=False)
+    assert len(tuned["scores"]["minatar/Breakout"]["returns"]) == q.eval.episodes
+    before = checkpoints.load_params(mae, checkpoints.default_workdir(mae))["encoder"]
+    after = checkpoints.load_params(q, checkpoints.default_workdir(q))["encoder"]
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, before, after)))
