@@ -86,12 +86,9 @@ def test_a_q_network_takes_the_pretrained_encoder_and_keeps_its_own_readout():
 
 
 @pytest.mark.slow
-def test_a_frozen_pretrained_encoder_trains_q_heads_and_stays_as_pretrained(tmp_path, monkeypatch):
+def test_a_frozen_pretrained_encoder_trains_q_heads_and_stays_as_pretrained(own_storage):
     from scaledql import checkpoints, pipeline
 
-    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
     mae = configs.override(TINY, ["games=minatar/Breakout"])
     record = pipeline.run_or_load(mae, progress=False)
     assert record["scores"] == {}  # an autoencoder has no policy to evaluate

@@ -136,12 +136,9 @@ def test_the_transformer_settings_leave_other_runs_hashes_alone():
 
 
 @pytest.mark.slow
-def test_a_twin_smoke_transformer_run_trains_evaluates_and_records(tmp_path, monkeypatch):
+def test_a_twin_smoke_transformer_run_trains_evaluates_and_records(own_storage):
     from scaledql import pipeline
 
-    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
     config = configs.override(configs.preset("twin-smoke"), ["loss.kind=dt"])
     record = pipeline.run_or_load(config, progress=False)
     command = record["provenance"]["command"]
