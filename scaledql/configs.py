@@ -154,7 +154,8 @@ class FinetuneConfig:
 
     pretrained: str = ""
     """config hash of a recorded run whose final encoder and spatial embedding start this one
-    (the MLP and heads start fresh); empty: no pre-training (the paper's "scratch")"""
+    (the MLP and heads start fresh; a Decision Transformer takes all but its action tokens, a
+    vit Q-network the encoder of an MAE run); empty: no pre-training (the paper's "scratch")"""
     encoder: str = "train"
     """train: fine-tuned with the rest; frozen: kept as pre-trained, no updates"""
 
@@ -368,12 +369,17 @@ def _validate_autoencoder(config: Config) -> None:
 
 def _validate_transformer(config: Config) -> None:
     """A Decision Transformer the frames of `config.games` can feed, trained offline from
-    scratch."""
+    scratch or from a pre-trained one."""
     dt = config.dt
-    if config.online.agent_steps or config.finetune.pretrained:
+    if config.online.agent_steps:
         raise ValueError(
-            "loss.kind=dt trains a Decision Transformer offline from scratch; it has no online "
-            "learning (online.agent_steps=0) and no pre-trained start (finetune.pretrained=)"
+            "loss.kind=dt trains a Decision Transformer offline; it has no online learning: "
+            "set online.agent_steps=0"
+        )
+    if config.finetune.encoder == "frozen":
+        raise ValueError(
+            "loss.kind=dt fine-tunes the whole pre-trained Decision Transformer, as Lee et al. "
+            "do: set finetune.encoder=train"
         )
     if dt.context < 1 or dt.num_layers < 1 or dt.d_model < 1 or dt.num_heads < 1:
         raise ValueError("dt.context, dt.num_layers, dt.d_model and dt.num_heads must be >= 1")
@@ -390,6 +396,27 @@ def _validate_transformer(config: Config) -> None:
         )
     if dt.return_max <= dt.return_min:
         raise ValueError("dt.return_max must be above dt.return_min")
+
+
+def check_pretrained(config: Config, source: Config) -> None:
+    """Raises a ValueError when `config` cannot start from the run `source` describes (the one
+    its `finetune.pretrained` names): a Decision Transformer starts from a Decision
+    Transformer, a Q-network from a Q-network or from a masked autoencoder's vit encoder."""
+    if config.loss.kind == "dt" and source.loss.kind != "dt":
+        raise ValueError(
+            f"finetune.pretrained={config.finetune.pretrained} is a loss.kind={source.loss.kind} "
+            "run; a Decision Transformer (loss.kind=dt) fine-tunes from a recorded dt run"
+        )
+    if config.loss.kind != "dt" and source.loss.kind == "dt":
+        raise ValueError(
+            f"finetune.pretrained={config.finetune.pretrained} is a Decision Transformer; a "
+            f"loss.kind={config.loss.kind} Q-network starts from a Q-network or an MAE run"
+        )
+    if source.loss.kind == "mae" and config.network.encoder != "vit":
+        raise ValueError(
+            f"finetune.pretrained={config.finetune.pretrained} pre-trained a vit encoder by MAE; "
+            f"set network.encoder=vit and network.width={source.network.width:g} to start from it"
+        )
 
 
 def _validate_twin(config: Config) -> None:
@@ -436,6 +463,7 @@ def smoke() -> Config:
         ),
         eval=EvalConfig(episodes=1, max_frames=2_000),
         dt=DecisionTransformerConfig(d_model=32, num_layers=1, num_heads=2),
+        mae=MaskedAutoencoderConfig(decoder_width=32, decoder_layers=1, decoder_heads=2),
     )
 
 
@@ -462,6 +490,7 @@ def cpu() -> Config:
             log_every=500,
         ),
         dt=DecisionTransformerConfig(d_model=128, num_layers=2, num_heads=2),
+        mae=TWIN_MAE,
     )
 
 
@@ -514,6 +543,10 @@ TWIN_DT = DecisionTransformerConfig(
     patch_size=5, d_model=64, num_layers=2, num_heads=2, return_min=0, return_max=200
 )
 
+# The MAE decoder of the small presets (twin, cpu): He et al.'s 8 blocks of 512 would be 25M
+# parameters behind a 0.6M encoder; two blocks of 64 reconstruct the twin's 2x2x10 patches.
+TWIN_MAE = MaskedAutoencoderConfig(decoder_width=64, decoder_layers=2, decoder_heads=2)
+
 # The twin's evaluation: the original MinAtar's sticky actions, as its data was played, and an
 # episode cap of 10,000 steps, 4x the longest episode of the five 5M-frame collections
 # (Freeway's 2,501; the others' longest: Asterix 1,719, SpaceInvaders 2,262).
@@ -551,6 +584,7 @@ def twin() -> Config:
         ),
         eval=TWIN_EVAL,
         dt=TWIN_DT,
+        mae=TWIN_MAE,
     )
 
 
@@ -585,6 +619,7 @@ def twin_gpu() -> Config:
         train=TrainConfig(batch_size=256, num_steps=100_000, checkpoint_every=10_000),
         eval=dataclasses.replace(TWIN_EVAL, episodes=200),
         dt=dataclasses.replace(TWIN_DT, d_model=512, num_layers=6, num_heads=8),
+        mae=MaskedAutoencoderConfig(decoder_width=256, decoder_layers=4, decoder_heads=8),
     )
 
 

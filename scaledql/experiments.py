@@ -149,6 +149,21 @@ ABLATIONS: dict[str, Ablation] = {
     ),
 }
 
+# Beyond the paper: later work that kept the paper's setting, each a one-setting variant of
+# Scaled QL studied as the ablations are, but as a study of its own, so that the ablations'
+# seeds stay whole without it. Its claim is the later paper's, for Scaled QL against it.
+LATER_WORK: dict[str, Ablation] = {
+    "TD loss, later work": Ablation(
+        "HL-Gauss",
+        ("loss.kind=hl_gauss",),
+        PaperClaim(
+            "Farebrother et al. (2024), multi-game offline Atari: HL-Gauss ahead of C51 and "
+            "MSE; no number taken here",
+            "below",
+        ),
+    ),
+}
+
 DT = "DT"  # the multi-game Decision Transformer (Lee et al., 2022), `loss.kind=dt`
 
 # Fig. 2 and 5: the paper's IQMs (%) on the initial 20 % of DQN Replay and on all of it, by the
@@ -221,11 +236,47 @@ OFFLINE_FINETUNE_CLAIMS: dict[str, PaperClaim] = {
     for versus in ("Scaled QL (scratch)", "other pre-training")
 }
 # variant -> the settings that make it, given the pre-trained run's config hash
+FINE_TUNED = "Scaled QL (fine-tuned)"
 OFFLINE_VARIANTS: dict[str, tuple[str, ...]] = {
-    "Scaled QL (fine-tuned)": ("finetune.pretrained={hash}",),
+    FINE_TUNED: ("finetune.pretrained={hash}",),
     "Scaled QL (frozen)": ("finetune.pretrained={hash}", "finetune.encoder=frozen"),
     "Scaled QL (scratch)": (),
 }
+
+# Fig. 7's other pre-training methods, each pre-trained on the same games, data and budget as
+# the Scaled QL run it stands beside, then fine-tuned on the held-out game's subset as Scaled
+# QL is: {row: (pre-training settings, fine-tuning settings)}. BC and DT fine-tune with their
+# own objective (Lee et al.'s protocol). MAE pre-trains a vit encoder by reconstruction, then
+# the paper freezes it under Scaled QL's CQL + C51 Q-network; its tokens are mean-pooled (a
+# learned spatial readout behind a frozen encoder would train as part of the encoder, which
+# `finetune.encoder=frozen` keeps still). "{vit_width}" is the preset's `MAE_VIT_WIDTH`.
+PRETRAINING_METHODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "MAE": (
+        ("loss.kind=mae", "network.encoder=vit", "network.width={vit_width}"),
+        ("loss.kind=c51", "network.readout=pool", "finetune.encoder=frozen"),
+    ),
+    "BC (pre-trained)": (("loss.kind=bc",), ()),
+    "DT (pre-trained)": (("loss.kind=dt",), ()),
+}
+# The MAE's vit width at each preset: ViT-Base (85.8M parameters, the paper's "80M") at gpu
+# and paper; elsewhere the narrowest ViT-Base, one 64-channel head a block (0.60M encoder
+# parameters on the twin's grids, against its ResNet's 0.18M).
+MAE_VIT_WIDTH: dict[str, str] = {
+    "smoke": "1/12", "cpu": "1/12", "gpu": "1", "paper": "1",
+    "twin-smoke": "1/12", "twin": "1/12", "twin-gpu": "1/2",
+}  # fmt: skip
+
+
+def pretraining_method(source: Config, tuned: Config, method: str) -> tuple[Config, Config]:
+    """(the method's pre-training run, its fine-tuning run): `source` (a Scaled QL run to
+    pre-train as) and `tuned` (a run that fine-tunes from it) changed to `method` of
+    `PRETRAINING_METHODS`; the fine-tuning run starts from the method's own pre-training."""
+    pretraining, finetuning = PRETRAINING_METHODS[method]
+    changes = [c.format(vit_width=MAE_VIT_WIDTH[source.name]) for c in pretraining]
+    pretrained = configs.override(source, changes)
+    started = f"finetune.pretrained={configs.config_hash(pretrained)}"
+    return pretrained, configs.override(tuned, [*changes, *finetuning, started])
+
 
 # Online fine-tuning (Fig. 8): (game, mode, difficulty) of the paper's new game variants, and
 # each preset's budget. The paper fine-tunes for 3M frames (750k agent steps); cpu plays 25k
@@ -262,8 +313,10 @@ ONLINE_PRESET_VARIANTS = {
     "twin-gpu": TWIN_ONLINE_VARIANTS,
 }
 ONLINE_PRETRAINED = "Scaled QL (pre-trained)"  # the online variant from the pre-trained encoder
-# Fig. 8: pre-trained Scaled QL above scratch in every new mode after 3M frames (bars only).
+# Fig. 8: pre-trained Scaled QL above scratch in every new mode after 3M frames (bars only),
+# and above the frozen MAE encoder under the same online Q-learning.
 ONLINE_FINETUNE_CLAIM = PaperClaim("Fig. 8 (bars only)", "above")
+ONLINE_PRETRAINING_METHODS: tuple[str, ...] = ("MAE",)
 
 # A chapter's named knobs and the setting each one sets (see `knob_settings`).
 KNOBS = {
@@ -353,6 +406,17 @@ def ablations(
     return base, {
         name: (ablation.label, configs.override(base, ablation.settings))
         for name, ablation in ABLATIONS.items()
+    }
+
+
+def later_work(
+    preset: str, seed: int = 0, settings: Iterable[str] = ()
+) -> dict[str, tuple[str, Config]]:
+    """{name: (label, variant)} of each `LATER_WORK` variant of `ablations`' Scaled QL."""
+    base = sweep_config(preset, seed, settings)
+    return {
+        name: (work.label, configs.override(base, work.settings))
+        for name, work in LATER_WORK.items()
     }
 
 
@@ -520,6 +584,19 @@ def twin_ablations(
     }
 
 
+def twin_later_work(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
+) -> dict[str, tuple[str, list[Config]]]:
+    """{name: (label, [variant of each seed])}: `later_work` for each of the ablation chapter's
+    training seeds, compared with the same Scaled QL seeds as `twin_ablations`' variants."""
+    seeds = twin_seeds(twin_preset, "06_ablations", first_seed)
+    by_seed = [later_work(twin_preset, s, settings) for s in seeds]
+    return {
+        name: (label, [variants[name][1] for variants in by_seed])
+        for name, (label, _) in by_seed[0].items()
+    }
+
+
 def twin_offline_finetuning(
     twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
 ) -> dict[str, list[tuple[Config, dict[str, Config]]]]:
@@ -552,6 +629,25 @@ def twin_transfer_runs(
     }
 
 
+def twin_pretraining_methods(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
+) -> tuple[dict[tuple[str, str], list[Config]], dict[tuple[str, str], list[Config]]]:
+    """Fig. 7's other pre-training methods on the twin, a study of their own beside
+    `twin_offline_finetuning`'s: ({(held-out game, method): [pre-training run of each seed]},
+    {(held-out game, method): [fine-tuning run of each seed]}), each method pre-trained on the
+    same games, data and seed as that seed's Scaled QL run (`pretraining_method`)."""
+    plan = twin_offline_finetuning(twin_preset, first_seed, settings, tuning)
+    pretrained: dict[tuple[str, str], list[Config]] = {}
+    tuned: dict[tuple[str, str], list[Config]] = {}
+    for game, by_seed in plan.items():
+        for method in PRETRAINING_METHODS:
+            for source, variants in by_seed:
+                start, run = pretraining_method(source, variants[FINE_TUNED], method)
+                pretrained.setdefault((game, method), []).append(start)
+                tuned.setdefault((game, method), []).append(run)
+    return pretrained, tuned
+
+
 def twin_online_finetuning(
     twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
 ) -> tuple[list[Config], dict[tuple[str, str], list[Config]]]:
@@ -567,6 +663,26 @@ def twin_online_finetuning(
             for config in by_label.values():
                 runs.setdefault((config.games[0], variant), []).append(config)
     return [source for source, _ in by_seed], runs
+
+
+def twin_online_pretraining_methods(
+    twin_preset: str, first_seed: int = 0, settings: Iterable[str] = (), tuning: Iterable[str] = ()
+) -> tuple[dict[str, list[Config]], dict[tuple[str, str], list[Config]]]:
+    """Fig. 8's other pre-training (`ONLINE_PRETRAINING_METHODS`) on the twin, a study of its
+    own beside `twin_online_finetuning`'s: ({method: [pre-training run of each seed]},
+    {(game, method): [online run of each seed]}), each pre-trained as that seed's Scaled QL
+    run and playing as its pre-trained online runs do (`pretraining_method`)."""
+    sources, runs = twin_online_finetuning(twin_preset, first_seed, settings, tuning)
+    pretrained: dict[str, list[Config]] = {}
+    online: dict[tuple[str, str], list[Config]] = {}
+    for method in ONLINE_PRETRAINING_METHODS:
+        for (game, variant), seeds in runs.items():
+            if variant != ONLINE_PRETRAINED:
+                continue
+            pairs = [pretraining_method(s, c, method) for s, c in zip(sources, seeds, strict=True)]
+            pretrained[method] = [start for start, _ in pairs]
+            online[(game, method)] = [run for _, run in pairs]
+    return pretrained, online
 
 
 def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str, Config]]:
@@ -613,6 +729,29 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
     # the comparison methods last: the paper's claims are studied first
     for dataset, seeds in twin_decision_transformer(twin_preset, first_seed).items():
         planned += [("04_multi_game", f"{DT}, {dataset}, seed {c.seed}", c) for c in seeds]
+    for name, (label, seeds) in twin_later_work(twin_preset, first_seed).items():
+        planned += [("06_ablations", f"{name}: {label}, seed {c.seed}", c) for c in seeds]
+    starts, online_runs = twin_online_pretraining_methods(twin_preset, first_seed)
+    for i in range(len(twin_seeds(twin_preset, "08_online_finetuning"))):
+        for method, seeds in starts.items():
+            label = f"{method}, pre-trained, seed {seeds[i].seed}"
+            planned.append(("08_online_finetuning", label, seeds[i]))
+            planned += [
+                (
+                    "08_online_finetuning",
+                    f"{method}, {game} m{c[i].online.mode}, seed {c[i].seed}",
+                    c[i],
+                )
+                for (game, m), c in online_runs.items()
+                if m == method
+            ]
+    pretrained, tuned = twin_pretraining_methods(twin_preset, first_seed)
+    for i in range(len(twin_seeds(twin_preset, "07_offline_finetuning"))):
+        for (game, method), seeds in tuned.items():
+            for config in (pretrained[(game, method)][i], seeds[i]):
+                mode = "fine-tuned on" if config.finetune.pretrained else "pre-trained without"
+                label = f"{method}, {mode} {game}, seed {config.seed}"
+                planned.append(("07_offline_finetuning", label, config))
     return planned
 
 

@@ -366,26 +366,29 @@ def twin_ablations(
 def ablation_findings(
     ale: tuple[dict, dict[str, dict]] | None, seed: int = 0, twin: dict[str, dict] | None = None
 ) -> list[Finding]:
-    """The ablation chapter's rows: Scaled QL against each one-setting variant. ale: (the
-    Scaled QL record, {ablation: variant record}), or None; medians, as the paper's tables.
-    twin: `twin_ablations`' result (IQMs over seeds x games), or None."""
+    """The ablation chapter's rows: Scaled QL against each one-setting variant, the paper's
+    ablations then the later work's variants (twin only). ale: (the Scaled QL record,
+    {ablation: variant record}), or None; medians, as the paper's tables. twin:
+    `twin_ablations`' result (IQMs over seeds x games), or None; a variant it lacks reads as
+    not run."""
     rows = []
-    for name, ablation in experiments.ABLATIONS.items():
+    for name, ablation in {**experiments.ABLATIONS, **experiments.LATER_WORK}.items():
         cell = ""
-        if ale is not None:
+        if ale is not None and name in experiments.ABLATIONS:
             base, variants = ale
             x = analysis.estimates([base], "human", seed)["Median"]
             y = analysis.estimates([variants[name]], "human", seed)["Median"]
             ours = analysis.compare(x, y)
             cell = _ale_cell(f"median {100 * x[0]:.2f} vs {100 * y[0]:.2f} %", ours, ablation.paper)
+        comparison = None if twin is None else twin.get(name)
         rows.append(
             Finding(
-                claim=f"Scaled QL above its variant {ablation.label} ({name})",
+                claim=f"Scaled QL {ablation.paper.verdict} its variant {ablation.label} ({name})",
                 chapter="06_ablations",
                 paper=_paper_text(ablation.paper),
-                twin=NOT_RUN if twin is None else _twin_text(twin[name]),
+                twin=NOT_RUN if comparison is None else _twin_text(comparison),
                 ale=cell,
-                verdict=_verdict(None if twin is None else twin[name], ablation.paper),
+                verdict=_verdict(comparison, ablation.paper),
             )
         )
     return rows
@@ -459,26 +462,36 @@ def transfer_findings(
     twin_offline: dict[str, dict] | None = None,
     twin_online: dict[str, dict] | None = None,
 ) -> list[Finding]:
-    """The fine-tuning chapters' rows. offline, online: ({game: pre-trained returns}, {game:
-    scratch returns}) of the ALE runs, or None; twin_offline, twin_online: `twin_transfer`'s
-    result for each chapter, or None."""
+    """The fine-tuning chapters' rows: the pre-trained Scaled QL against scratch, then against
+    each other pre-training method (twin only) of each chapter. offline, online: ({game:
+    pre-trained returns}, {game: scratch returns}) of the ALE runs, or None; twin_offline,
+    twin_online: `twin_transfer`'s result for each chapter, or None; a method it lacks reads
+    as not run."""
     offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS[SCRATCH]
-    twin = {
-        chapter: None if result is None else result[SCRATCH]
-        for chapter, result in (("offline", twin_offline), ("online", twin_online))
-    }
-    claims = (
+    versus_methods = experiments.OFFLINE_FINETUNE_CLAIMS["other pre-training"]
+    claims = [
         ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
-         "07_offline_finetuning", offline_claim, offline, twin["offline"]),
+         "07_offline_finetuning", offline_claim, offline, twin_offline, SCRATCH),
         ("Online fine-tuning: pre-trained above scratch on new game modes",
-         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, twin["online"]),
-    )  # fmt: skip
+         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, twin_online, SCRATCH),
+    ]  # fmt: skip
+    claims += [
+        (f"Offline fine-tuning: Scaled QL's pre-trained encoder above {method}",
+         "07_offline_finetuning", versus_methods, None, twin_offline, method)
+        for method in experiments.PRETRAINING_METHODS
+    ]  # fmt: skip
+    claims += [
+        (f"Online fine-tuning: pre-trained Scaled QL above {method}",
+         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, None, twin_online, method)
+        for method in experiments.ONLINE_PRETRAINING_METHODS
+    ]  # fmt: skip
     rows = []
-    for claim_text, chapter, claim, ale, comparison in claims:
+    for claim_text, chapter, claim, ale, twin, versus in claims:
         cell = ""
         if ale is not None:
             answer, ours = transfer_verdict(*ale, seed=seed)
             cell = _ale_cell(f"helped? {answer.lower()}", ours, claim)
+        comparison = None if twin is None else twin.get(versus)
         rows.append(
             Finding(
                 claim_text,
@@ -528,12 +541,20 @@ def _load_twin_scaling(preset: str, seed: int) -> dict[str, dict] | None:
 
 
 def _load_twin_ablations(preset: str, seed: int) -> dict[str, dict] | None:
-    """`twin_ablations` of the whole seeds recorded at `preset`'s twin, or None without one."""
-    base, variants = experiments.twin_ablations(experiments.TWIN_OF[preset], seed)
+    """`twin_ablations` of the whole seeds recorded at `preset`'s twin, the later work's
+    variants among them once they have a whole seed, or None without one."""
+    twin_preset = experiments.TWIN_OF[preset]
+    base, variants = experiments.twin_ablations(twin_preset, seed)
     found = records.whole_seeds({"Scaled QL": base, **{n: c for n, (_, c) in variants.items()}})
     base_runs = found.pop("Scaled QL")
     if not base_runs:
         return None
+    later = experiments.twin_later_work(twin_preset, seed)
+    found |= {
+        name: runs
+        for name, runs in records.whole_seeds({n: c for n, (_, c) in later.items()}).items()
+        if runs
+    }
     return twin_ablations(base_runs, found, twin_references(base[0]), seed)
 
 
@@ -564,24 +585,61 @@ def twin_online_references(
     return {game: twin_references(seeds[0])[game] for (game, _), seeds in runs.items()}
 
 
+def with_method_runs(
+    study: dict[str, dict[str, list[dict]]], methods: dict[tuple[str, str], list[dict]]
+) -> dict[str, dict[str, list[dict]]]:
+    """A fine-tuning chapter's study ({game: {variant: [record of each seed]}}) with the other
+    pre-training methods' whole seeds added as variants (methods: {(game, method): [record of
+    each whole seed]}); a method without one stays out, so that its rows read as not run."""
+    merged = {game: dict(variants) for game, variants in study.items()}
+    for (game, method), runs in methods.items():
+        if runs:
+            merged[game][method] = runs
+    return merged
+
+
+def methods_in(study: dict[str, dict[str, list[dict]]], methods) -> tuple[str, ...]:
+    """Those of `methods` that every game of a `with_method_runs` study has."""
+    return tuple(m for m in methods if all(m in variants for variants in study.values()))
+
+
+def method_records(method_runs: dict[tuple[str, str], list]) -> dict[tuple[str, str], list]:
+    """{(game, method): [record of each whole seed]} of a methods study, each method's seeds
+    cut to its own whole seeds, so that one method's rows need not wait for another's."""
+    found = {}
+    for method in dict.fromkeys(m for _, m in method_runs):
+        found |= records.whole_seeds({k: c for k, c in method_runs.items() if k[1] == method})
+    return found
+
+
 def _load_twin_transfer(preset: str, seed: int) -> dict[str, dict] | None:
-    """`twin_transfer` of the whole seeds recorded at `preset`'s twin, or None without one."""
-    plan = experiments.twin_offline_finetuning(experiments.TWIN_OF[preset], seed)
+    """`twin_transfer` of the whole seeds recorded at `preset`'s twin, with the other
+    pre-training methods that have a whole seed, or None without one of Scaled QL."""
+    twin_preset = experiments.TWIN_OF[preset]
+    plan = experiments.twin_offline_finetuning(twin_preset, seed)
     found = records.whole_seeds(experiments.twin_transfer_runs(plan))
     if not found[next(iter(found))]:
         return None
     study = {g: {v: found[(g, v)] for v in plan[g][0][1]} for g in plan}
-    return twin_transfer(study, twin_transfer_references(plan), seed)
+    _, method_runs = experiments.twin_pretraining_methods(twin_preset, seed)
+    study = with_method_runs(study, method_records(method_runs))
+    versus = (SCRATCH, FROZEN, *methods_in(study, experiments.PRETRAINING_METHODS))
+    return twin_transfer(study, twin_transfer_references(plan), seed, versus=versus)
 
 
 def _load_twin_online(preset: str, seed: int) -> dict[str, dict] | None:
-    """`twin_transfer` of the online chapter's whole seeds at `preset`'s twin, or None."""
-    _, runs = experiments.twin_online_finetuning(experiments.TWIN_OF[preset], seed)
+    """`twin_transfer` of the online chapter's whole seeds at `preset`'s twin, with the
+    other pre-training methods that have a whole seed, or None without one."""
+    twin_preset = experiments.TWIN_OF[preset]
+    _, runs = experiments.twin_online_finetuning(twin_preset, seed)
     found = records.whole_seeds(runs)
     if not found[next(iter(found))]:
         return None
     study = twin_online_study(runs, found)
-    return twin_transfer(study, twin_online_references(runs), seed, PRETRAINED, (SCRATCH,))
+    _, method_runs = experiments.twin_online_pretraining_methods(twin_preset, seed)
+    study = with_method_runs(study, method_records(method_runs))
+    versus = (SCRATCH, *methods_in(study, experiments.ONLINE_PRETRAINING_METHODS))
+    return twin_transfer(study, twin_online_references(runs), seed, PRETRAINED, versus)
 
 
 def load_findings(preset: str, seed: int = 0) -> list[Finding]:

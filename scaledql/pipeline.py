@@ -82,6 +82,7 @@ def initial_params(config: Config) -> dict:
     spatial embedding come from the pre-trained run when `finetune.pretrained` names one."""
     params = learner.random_params(config)
     if config.finetune.pretrained:
+        configs.check_pretrained(config, pretrained_config(config))
         params = networks.transfer_encoder(pretrained_params(config), params)
     return params
 

@@ -127,10 +127,13 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     # ResNet + C51 size that is chapter 4's Scaled QL; chapter 6: 4 variants x 5 seeds (its
     # Scaled QL seeds are chapter 4's, its MSE seeds 0-2 chapter 5's); chapter 7: 5 held-out
     # games x 3 seeds x (a pre-trained run and 3 fine-tuning variants); chapter 8: 4 variants
-    # x 3 seeds x (pre-trained, scratch) (its pre-trained runs are chapter 4's); then the
-    # Decision Transformer: 2 datasets x 5 seeds, after the paper's claims
-    assert len(planned) == 20 + 33 + 17 + 60 + 24 + 10
-    assert all(config.loss.kind == "dt" for _, _, config in planned[-10:])
+    # x 3 seeds x (pre-trained, scratch) (its pre-trained runs are chapter 4's); then, after
+    # the paper's claims, the comparison methods: the Decision Transformer (2 datasets x 5
+    # seeds), HL-Gauss (5 seeds), the online MAE (3 seeds x a pre-training and 4 variants),
+    # and Fig. 7's other pre-training (5 games x 3 methods x 3 seeds x 2 runs)
+    assert len(planned) == 20 + 33 + 17 + 60 + 24 + 10 + 5 + 15 + 90
+    assert all(config.loss.kind == "dt" for _, _, config in planned[-120:-110])
+    assert all(config.loss.kind == "hl_gauss" for _, _, config in planned[-110:-105])
     first = planned[0][2]
     records.write_record({"config_hash": "x"}, records.record_path(first))  # "recorded"
     shards = []
@@ -140,7 +143,7 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
         assert cli.main(["runs", "--preset", "twin", "--train", "--shard", f"{k}/2"]) == 0
         shards.append(trained)
     out = capsys.readouterr().out
-    assert "1 of 164 runs recorded at preset twin" in out
+    assert "1 of 274 runs recorded at preset twin" in out
     hashes = [configs.config_hash(c) for *_, c in planned]
     # every missing run is trained once, and the single runs of chapters 4 and 6 alternate
     # between the shards (the first is recorded; its chapter 8 runs are a group of 4)
@@ -164,9 +167,9 @@ def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, mon
     trained = []
     monkeypatch.setattr(cli.pipeline, "run_or_load", trained.append)
     assert cli.main(["runs", "--preset", "twin", "--train", "--chapter", "05", "08_online"]) == 0
-    assert "0 of 57 runs recorded" in capsys.readouterr().out  # 33 + 24, counted above
+    assert "0 of 72 runs recorded" in capsys.readouterr().out  # 33 + 24 + 15, counted above
     chosen = {configs.config_hash(c) for ch, _, c in planned if ch[:2] in ("05", "08")}
-    assert {configs.config_hash(c) for c in trained} == chosen and len(trained) == 57
+    assert {configs.config_hash(c) for c in trained} == chosen and len(trained) == 72
     assert cli.main(["runs", "--preset", "twin", "--chapter", "09"]) == 2
     assert "--chapter 09: no such chapter has runs; chapters: 04_multi_game" in (
         capsys.readouterr().err

@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from scaledql import configs, experiments, findings, records, report, scores
+from scaledql import configs, envs, experiments, findings, records, report, scores
 
 GAMES = ("minatar/Breakout", "minatar/Asterix")
 REFERENCES = {game: (0.0, 10.0) for game in GAMES}  # random play 0, final DQN 10
+GAME_HELD_OUT = "minatar/Asterix"
 
 
 def record(config, mean_returns: dict, behaviour: dict, episodes: int = 4) -> dict:
@@ -164,13 +165,38 @@ def test_ale_findings_say_their_own_agreement_beside_the_twins():
         findings.NOT_RUN
     }
     ablations = findings.ablation_findings((high, dict.fromkeys(experiments.ABLATIONS, low)))
-    assert all(row.ale.endswith(": agrees") for row in ablations)
-    offline, online = findings.transfer_findings(
+    paper_rows, later_rows = (
+        ablations[: len(experiments.ABLATIONS)],
+        ablations[len(experiments.ABLATIONS) :],
+    )
+    assert all(row.ale.endswith(": agrees") for row in paper_rows)
+    assert [row.ale for row in later_rows] == [""]  # later work runs on the twin only
+    offline, online, *methods = findings.transfer_findings(
         ({"Pong": [1.0, 2.0, 3.0]}, {"Pong": [1.0, 2.0, 3.0]}),
         ({"Pong": [5.0, 6.0, 7.0]}, {"Pong": [0.0, 0.5, 1.0]}),
     )
+    assert {row.ale for row in methods} == {""}  # the other methods run on the twin only
     assert offline.ale == "helped? not measurably: cannot tell"
     assert online.ale == "helped? yes: agrees" and offline.paper == "+45 %"
+
+
+def test_later_work_is_its_own_study_on_the_ablation_seeds_with_the_later_papers_claim():
+    base, _ = experiments.twin_ablations("twin")
+    later = experiments.twin_later_work("twin")
+    label, seeds = later["TD loss, later work"]
+    assert label == "HL-Gauss" and [c.seed for c in seeds] == [0, 1, 2, 3, 4]
+    for b, s in zip(base, seeds, strict=True):
+        assert s == configs.override(b, ["loss.kind=hl_gauss"])
+    planned = [c for chapter, _, c in experiments.book_runs("twin") if chapter == "06_ablations"]
+    assert all(s in planned for s in seeds)
+    config = configs.preset("twin-smoke")
+    weak = [record(config, dict.fromkeys(GAMES, 2.0 + s / 10), {}) for s in range(3)]
+    strong = [record(config, dict.fromkeys(GAMES, 8.0 + s / 10), {}) for s in range(3)]
+    # Farebrother et al. put HL-Gauss ahead of C51: a stronger HL-Gauss agrees with them
+    twin = findings.twin_ablations(weak, {"TD loss, later work": strong}, REFERENCES)
+    (row,) = [r for r in findings.ablation_findings(None, twin=twin) if "later work" in r.claim]
+    assert row.claim == "Scaled QL below its variant HL-Gauss (TD loss, later work)"
+    assert row.verdict == "agrees" and row.paper == "below"
 
 
 def test_games_played_identically_on_different_data_are_named():
@@ -196,6 +222,7 @@ def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
     rows = {row.claim.split("(")[-1]: row for row in findings.ablation_findings(None, twin=twin)}
     assert rows["TD loss)"].verdict == "agrees"  # Scaled QL above MSE, as Table 1
     assert rows["readout)"].verdict == "cannot tell"  # identical runs are level
+    assert rows["TD loss, later work)"].twin == findings.NOT_RUN  # not in the study yet
     # the IQMs of (8.0, 8.1, 8.2) and (2.0, 2.1, 2.2) out of 10, every seed above every seed
     text = rows["TD loss)"].twin
     assert text.startswith("IQM 81.0 [") and " vs 21.0 [" in text
@@ -296,7 +323,8 @@ def test_twin_transfer_compares_fine_tuned_seeds_with_scratch_over_held_out_game
     verdicts = findings.held_out_against(study, findings.FINE_TUNED, findings.SCRATCH)
     assert verdicts["above"] == list(GAMES) and not verdicts.get("below")
     rows = findings.transfer_findings(None, None, twin_offline=twin)
-    offline, online = rows
+    offline, online = rows[:2]
+    assert {r.twin for r in rows[2:]} == {findings.NOT_RUN}  # no other method in the study
     assert offline.chapter == "07_offline_finetuning" and offline.verdict == "agrees"
     assert offline.twin.startswith("IQM 70.0 [") and offline.paper == "+45 %"
     assert online.twin == findings.NOT_RUN and online.verdict == "cannot tell"
@@ -317,7 +345,7 @@ def test_twin_online_compares_pre_trained_seeds_with_scratch_over_the_new_varian
         study, REFERENCES, tuned=findings.PRETRAINED, versus=(findings.SCRATCH,)
     )
     assert list(twin) == [findings.SCRATCH] and twin[findings.SCRATCH]["verdict"] == "below"
-    offline, online = findings.transfer_findings(None, None, twin_online=twin)
+    offline, online = findings.transfer_findings(None, None, twin_online=twin)[:2]
     assert offline.twin == findings.NOT_RUN
     assert online.chapter == "08_online_finetuning" and online.verdict == "disagrees"
     assert online.twin.startswith("IQM 20.0 [") and " vs 60.0 [" in online.twin
@@ -325,3 +353,68 @@ def test_twin_online_compares_pre_trained_seeds_with_scratch_over_the_new_varian
     plan = {(g, v): [None] for g in GAMES for v in (findings.PRETRAINED, findings.SCRATCH)}
     found = {(g, v): study[g][v] for g, v in plan}
     assert findings.twin_online_study(plan, found) == study
+
+
+def test_other_pre_training_methods_join_the_study_once_whole_and_get_their_own_rows():
+    config = configs.preset("twin-smoke")
+
+    def runs(means, game):
+        return [record(config, {game: m}, {}) for m in means]
+
+    study = {
+        game: {findings.FINE_TUNED: runs([6, 7, 8], game), findings.SCRATCH: runs([1, 2, 3], game)}
+        for game in GAMES
+    }
+    methods = {(g, "MAE"): runs([1, 1.5], g) for g in GAMES}  # two whole seeds
+    methods |= {(g, "DT (pre-trained)"): [] for g in GAMES}  # none whole yet
+    merged = findings.with_method_runs(study, methods)
+    assert findings.methods_in(merged, experiments.PRETRAINING_METHODS) == ("MAE",)
+    assert study[GAMES[0]].keys() == {findings.FINE_TUNED, findings.SCRATCH}  # not changed
+    twin = findings.twin_transfer(merged, REFERENCES, versus=(findings.SCRATCH, "MAE"))
+    rows = {r.claim: r for r in findings.transfer_findings(None, None, twin_offline=twin)}
+    mae = rows["Offline fine-tuning: Scaled QL's pre-trained encoder above MAE"]
+    assert (
+        mae.verdict == "agrees" and mae.paper == "+82 %" and mae.chapter == "07_offline_finetuning"
+    )
+    assert rows[
+        "Offline fine-tuning: Scaled QL's pre-trained encoder above DT (pre-trained)"
+    ].twin == (findings.NOT_RUN)
+    online = rows["Online fine-tuning: pre-trained Scaled QL above MAE"]
+    assert online.twin == findings.NOT_RUN and online.chapter == "08_online_finetuning"
+
+
+def test_each_method_pre_trains_as_the_scaled_ql_run_beside_it_and_fine_tunes_from_itself():
+    plan = experiments.twin_offline_finetuning("twin")
+    pretrained, tuned = experiments.twin_pretraining_methods("twin")
+    assert set(tuned) == {(g, m) for g in plan for m in experiments.PRETRAINING_METHODS}
+    for (game, method), seeds in tuned.items():
+        for i, run in enumerate(seeds):
+            source, variants = plan[game][i]
+            start = pretrained[(game, method)][i]
+            assert (start.games, start.seed, start.data, start.train) == (
+                source.games,
+                source.seed,
+                source.data,
+                source.train,
+            )
+            scaled_ql = variants[findings.FINE_TUNED]
+            assert (run.games, run.seed, run.data, run.train) == (
+                scaled_ql.games,
+                scaled_ql.seed,
+                scaled_ql.data,
+                scaled_ql.train,
+            )
+            assert run.finetune.pretrained == configs.config_hash(start)
+    mae_start, mae_run = pretrained[(GAME_HELD_OUT, "MAE")][0], tuned[(GAME_HELD_OUT, "MAE")][0]
+    assert (mae_start.loss.kind, mae_start.network.encoder) == ("mae", "vit")
+    assert (mae_run.loss.kind, mae_run.network.encoder, mae_run.finetune.encoder) == (
+        "c51",
+        "vit",
+        "frozen",
+    )
+    assert mae_run.network.width == mae_start.network.width == 1 / 12
+    sources, online = experiments.twin_online_pretraining_methods("twin")
+    scaled_ql_sources, _ = experiments.twin_online_finetuning("twin")
+    for start, source in zip(sources["MAE"], scaled_ql_sources, strict=True):
+        assert (start.games, start.seed, start.data) == (source.games, source.seed, source.data)
+    assert {game for game, _ in online} == set(envs.minatar.VARIANTS)

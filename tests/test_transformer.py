@@ -149,3 +149,52 @@ def test_a_twin_smoke_transformer_run_trains_evaluates_and_records(own_storage):
     curve = record["learning_curve"]
     assert curve[-1]["step"] == config.train.num_steps
     assert {"action_loss", "return_loss", "reward_loss"} <= set(curve[-1])
+
+
+def test_a_pretrained_transformer_passes_on_all_but_its_action_tokens():
+    # pre-trained on Breakout and Asterix (5 actions at most), fine-tuned on Seaquest (6)
+    pretrained = networks.init_params(CONFIG, jax.random.key(1))
+    held_out = configs.override(CONFIG, ["games=minatar/Seaquest"])
+    fresh = networks.init_params(held_out, jax.random.key(2))
+    moved = networks.transfer_encoder(pretrained, fresh)
+    assert moved.keys() == fresh.keys()
+    for name in moved:
+        source = fresh if name in ("action_embedding", "action_head") else pretrained
+        same = jax.tree.map(np.array_equal, moved[name], source[name])
+        assert all(jax.tree.leaves(same)), name
+    assert moved["action_head"]["kernel"].shape[-1] == 6
+
+
+def test_pretrained_runs_must_be_of_a_kind_the_fine_tuning_run_can_start_from():
+    q = configs.preset("twin-smoke")
+    mae = configs.override(q, ["loss.kind=mae", "network.encoder=vit", "network.width=1/12"])
+    with pytest.raises(ValueError, match="fine-tunes from a recorded dt run"):
+        configs.check_pretrained(CONFIG, q)
+    with pytest.raises(ValueError, match="starts from a Q-network or an MAE run"):
+        configs.check_pretrained(q, CONFIG)
+    with pytest.raises(ValueError, match="set network.encoder=vit and network.width=0.0833333"):
+        configs.check_pretrained(q, mae)
+    configs.check_pretrained(CONFIG, CONFIG)
+    configs.check_pretrained(
+        configs.override(q, ["network.encoder=vit", "network.width=1/12"]), mae
+    )
+    with pytest.raises(ValueError, match="set finetune.encoder=train"):
+        configs.override(CONFIG, ["finetune.pretrained=0123456789ab", "finetune.encoder=frozen"])
+    with pytest.raises(ValueError, match="set online.agent_steps=0"):
+        configs.override(CONFIG, ["online.agent_steps=100", "games=minatar/Breakout"])
+
+
+@pytest.mark.slow
+def test_a_transformer_fine_tunes_offline_from_a_pretrained_one(own_storage):
+    from scaledql import checkpoints, pipeline
+
+    source = configs.override(configs.preset("twin-smoke"), ["loss.kind=dt"])
+    pipeline.run_or_load(source, progress=False)
+    config = configs.override(
+        source, ["games=minatar/Asterix", f"finetune.pretrained={configs.config_hash(source)}"]
+    )
+    start = pipeline.initial_params(config)["patch_embedding"]["kernel"]
+    pretrained = checkpoints.load_params(source)["patch_embedding"]["kernel"]
+    np.testing.assert_array_equal(start, pretrained)
+    record = pipeline.run_or_load(config, progress=False)
+    assert len(record["scores"]["minatar/Asterix"]["returns"]) == config.eval.episodes

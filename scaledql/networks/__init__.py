@@ -106,18 +106,28 @@ def is_encoder_entry(name: str) -> bool:
     return not name.startswith(("mlp_", "head_"))
 
 
+# A Decision Transformer's entries that belong to the games it plays: their minimal action
+# sets give the same action index another meaning in each game.
+TRANSFORMER_ACTION_ENTRIES = ("action_embedding", "action_head")
+
+
 def transfer_encoder(pretrained: dict, fresh: dict) -> dict:
     """`fresh` parameters with the encoder entries replaced by `pretrained`'s: all of them from
     a Q-network, the `encoder` alone from a masked autoencoder (which has no readout: it stays
-    fresh).
+    fresh), and from a Decision Transformer every entry but its action tokens
+    (`TRANSFORMER_ACTION_ENTRIES`), as a Q-network's new heads start fresh.
 
     Raises a ValueError naming the first entry whose shapes differ (a different encoder,
     width or readout) or that one side lacks.
     """
     out = dict(fresh)
     autoencoder = "mask_token" in pretrained
-    for name in (n for n in fresh if is_encoder_entry(n)):
-        if autoencoder and name != "encoder":
+    transformer = "action_head" in fresh
+    for name in fresh:
+        if transformer:
+            if name in TRANSFORMER_ACTION_ENTRIES:
+                continue
+        elif not is_encoder_entry(name) or (autoencoder and name != "encoder"):
             continue
         if name not in pretrained:
             raise ValueError(f"the pre-trained parameters have no {name!r} entry to transfer")
@@ -126,7 +136,7 @@ def transfer_encoder(pretrained: dict, fresh: dict) -> dict:
         if theirs != mine:
             raise ValueError(
                 f"the pre-trained {name!r} parameters have other shapes than this network's: "
-                "fine-tune with the pre-trained run's network.encoder, width and readout"
+                "fine-tune with the pre-trained run's network (or dt) settings"
             )
         out[name] = pretrained[name]
     return out
