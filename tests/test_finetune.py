@@ -60,6 +60,24 @@ def test_a_frozen_encoder_gets_no_updates_and_the_rest_does():
     assert any(not np.array_equal(after[k], before[k]) for k in before if "head_" in k)
 
 
+def test_a_frozen_encoder_changes_no_gradient_of_the_entries_that_train():
+    config = smoke("finetune.pretrained=0123456789ab", "finetune.encoder=frozen")
+    state = learner.create_train_state(config, learner.random_params(config))
+    batch = learner.random_batch(config, seed=0)
+    got, _ = learner.gradients(state, batch, config)
+    # the reference: the objective differentiated with respect to every entry
+    full, _ = jax.grad(learner.objective, has_aux=True)(
+        state.params, state.target_params, batch, config
+    )
+    got, full = by_path(got), by_path(full)
+    assert got.keys() == full.keys()
+    for key, value in got.items():
+        if key.startswith(("['encoder']", "['readout']")):
+            assert not value.any(), key
+        else:
+            np.testing.assert_allclose(value, full[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
 def test_frozen_without_a_pretrained_run_and_unknown_hashes_are_clear_errors():
     with pytest.raises(ValueError, match="finetune.encoder=frozen needs finetune.pretrained"):
         smoke("finetune.encoder=frozen")
