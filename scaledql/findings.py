@@ -462,28 +462,24 @@ def transfer_findings(
     twin_offline: dict[str, dict] | None = None,
     twin_online: dict[str, dict] | None = None,
 ) -> list[Finding]:
-    """The fine-tuning chapters' rows: the pre-trained Scaled QL against scratch, then against
-    each other pre-training method (twin only) of each chapter. offline, online: ({game:
-    pre-trained returns}, {game: scratch returns}) of the ALE runs, or None; twin_offline,
-    twin_online: `twin_transfer`'s result for each chapter, or None; a method it lacks reads
-    as not run."""
+    """The fine-tuning chapters' rows, chapter by chapter: the pre-trained Scaled QL against
+    scratch, then against each other pre-training method of the chapter (twin only).
+    offline, online: ({game: pre-trained returns}, {game: scratch returns}) of the ALE runs,
+    or None; twin_offline, twin_online: `twin_transfer`'s result for each chapter, or None; a
+    method it lacks reads as not run."""
     offline_claim = experiments.OFFLINE_FINETUNE_CLAIMS[SCRATCH]
     versus_methods = experiments.OFFLINE_FINETUNE_CLAIMS["other pre-training"]
     claims = [
         ("Offline fine-tuning: the pre-trained encoder above scratch on held-out games",
          "07_offline_finetuning", offline_claim, offline, twin_offline, SCRATCH),
+        *((f"Offline fine-tuning: Scaled QL's pre-trained encoder above {method}",
+           "07_offline_finetuning", versus_methods, None, twin_offline, method)
+          for method in experiments.PRETRAINING_METHODS),
         ("Online fine-tuning: pre-trained above scratch on new game modes",
          "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, online, twin_online, SCRATCH),
-    ]  # fmt: skip
-    claims += [
-        (f"Offline fine-tuning: Scaled QL's pre-trained encoder above {method}",
-         "07_offline_finetuning", versus_methods, None, twin_offline, method)
-        for method in experiments.PRETRAINING_METHODS
-    ]  # fmt: skip
-    claims += [
-        (f"Online fine-tuning: pre-trained Scaled QL above {method}",
-         "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, None, twin_online, method)
-        for method in experiments.ONLINE_PRETRAINING_METHODS
+        *((f"Online fine-tuning: pre-trained Scaled QL above {method}",
+           "08_online_finetuning", experiments.ONLINE_FINETUNE_CLAIM, None, twin_online, method)
+          for method in experiments.ONLINE_PRETRAINING_METHODS),
     ]  # fmt: skip
     rows = []
     for claim_text, chapter, claim, ale, twin, versus in claims:

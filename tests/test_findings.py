@@ -171,11 +171,12 @@ def test_ale_findings_say_their_own_agreement_beside_the_twins():
     )
     assert all(row.ale.endswith(": agrees") for row in paper_rows)
     assert [row.ale for row in later_rows] == [""]  # later work runs on the twin only
-    offline, online, *methods = findings.transfer_findings(
+    offline, *offline_methods, online, online_method = findings.transfer_findings(
         ({"Pong": [1.0, 2.0, 3.0]}, {"Pong": [1.0, 2.0, 3.0]}),
         ({"Pong": [5.0, 6.0, 7.0]}, {"Pong": [0.0, 0.5, 1.0]}),
     )
-    assert {row.ale for row in methods} == {""}  # the other methods run on the twin only
+    # the other methods run on the twin only
+    assert {row.ale for row in [*offline_methods, online_method]} == {""}
     assert offline.ale == "helped? not measurably: cannot tell"
     assert online.ale == "helped? yes: agrees" and offline.paper == "+45 %"
 
@@ -323,8 +324,10 @@ def test_twin_transfer_compares_fine_tuned_seeds_with_scratch_over_held_out_game
     verdicts = findings.held_out_against(study, findings.FINE_TUNED, findings.SCRATCH)
     assert verdicts["above"] == list(GAMES) and not verdicts.get("below")
     rows = findings.transfer_findings(None, None, twin_offline=twin)
-    offline, online = rows[:2]
-    assert {r.twin for r in rows[2:]} == {findings.NOT_RUN}  # no other method in the study
+    # each chapter's rows: against scratch first, then against the other methods
+    offline, online = rows[0], rows[len(experiments.PRETRAINING_METHODS) + 1]
+    # no other method in the study
+    assert {r.twin for r in rows if r not in (offline, online)} == {findings.NOT_RUN}
     assert offline.chapter == "07_offline_finetuning" and offline.verdict == "agrees"
     assert offline.twin.startswith("IQM 70.0 [") and offline.paper == "+45 %"
     assert online.twin == findings.NOT_RUN and online.verdict == "cannot tell"
@@ -345,7 +348,8 @@ def test_twin_online_compares_pre_trained_seeds_with_scratch_over_the_new_varian
         study, REFERENCES, tuned=findings.PRETRAINED, versus=(findings.SCRATCH,)
     )
     assert list(twin) == [findings.SCRATCH] and twin[findings.SCRATCH]["verdict"] == "below"
-    offline, online = findings.transfer_findings(None, None, twin_online=twin)[:2]
+    rows = findings.transfer_findings(None, None, twin_online=twin)
+    offline, online = rows[0], rows[len(experiments.PRETRAINING_METHODS) + 1]
     assert offline.twin == findings.NOT_RUN
     assert online.chapter == "08_online_finetuning" and online.verdict == "disagrees"
     assert online.twin.startswith("IQM 20.0 [") and " vs 60.0 [" in online.twin
