@@ -82,12 +82,13 @@ def create_train_state(config: Config, params: dict) -> TrainState:
     )
 
 
-def objective(params, target_params, batch: dict, config: Config):
+def objective(params, target_params, batch: dict, config: Config, counts=None):
     """Scalar loss and metrics of the configured objective on one batch.
 
     c51: categorical TD cross-entropy + alpha * CQL on the expected Q-values (batch mean).
     hl_gauss: the same, the target a Gaussian histogram around the scalar TD target.
-    mse: squared TD error + alpha * CQL, each game's mean summed over games (unitary scaling).
+    mse: squared TD error + alpha * CQL, each game's mean summed over games (unitary scaling);
+    counts (G,): each game's transitions in the whole batch when `batch` is a micro-batch.
     bc:  cross-entropy of the dataset action (batch mean).
     """
     network = networks.build_qnetwork(config)
@@ -116,7 +117,7 @@ def objective(params, target_params, batch: dict, config: Config):
     cql = losses.cql_penalty(online.q_values, batch["action"], masks)
     per_example = td + config.loss.cql_alpha * cql
     if kind == "mse":
-        loss = losses.sum_of_game_means(per_example, batch["game_id"], len(config.games))
+        loss = losses.sum_of_game_means(per_example, batch["game_id"], len(config.games), counts)
     else:
         loss = jnp.mean(per_example)
     data_q = jnp.take_along_axis(online.q_values, batch["action"][:, None], axis=1)
@@ -174,20 +175,58 @@ def autoencoder_objective(params, batch: dict, config: Config, mask_key: jax.Arr
 def gradients(state: TrainState, batch: dict, config: Config) -> tuple[dict, dict]:
     """The gradients and metrics of the configured objective at `state` on `batch`. The
     Decision Transformer's dropout and the autoencoder's masks differ at every step, as a
-    function of (seed, step)."""
+    function of (seed, step). With `train.micro_batches` = M > 1 a Q-network's batch is
+    taken M micro-batches at a time and their gradients summed: the same gradients up to
+    float rounding."""
     key = jax.random.fold_in(jax.random.key(config.seed), state.step)
     if config.loss.kind == "dt":
         return jax.grad(transformer_objective, has_aux=True)(state.params, batch, config, key)
     if config.loss.kind == "mae":
         return jax.grad(autoencoder_objective, has_aux=True)(state.params, batch, config, key)
+    micro = config.train.micro_batches
+    if micro == 1:
+        return q_gradients(state, batch, config)
+    # mse weighs each game by its count in the whole batch, so its micro-batches' losses add
+    # up; the other objectives are batch means, so equal micro-batches' means average
+    counts, weight = None, 1.0 / micro
+    if config.loss.kind == "mse":
+        counts, weight = losses.game_counts(batch["game_id"], len(config.games)), 1.0
+    total_grads, all_metrics = None, []
+    for part in micro_batches(batch, micro):  # unrolled: XLA:CPU runs a rolled scan 4x slower
+        grads, metrics = q_gradients(state, part, config, counts)
+        grads = jax.tree.map(lambda g: weight * g, grads)
+        total_grads = grads if total_grads is None else jax.tree.map(jnp.add, total_grads, grads)
+        all_metrics.append(metrics)
+    metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *all_metrics)
+    metrics["loss"] = weight * micro * metrics["loss"]  # mse: the sum, as its gradients
+    return total_grads, metrics
+
+
+def micro_batches(batch: dict, micro: int) -> list[dict]:
+    """The M micro-batches of `batch`: each takes an equal share of every device's rows, so
+    that a batch split over D devices along its first axis is split on each device alone."""
+    devices = jax.device_count()
+
+    def part(x, m):
+        shaped = x.reshape(devices, micro, x.shape[0] // (devices * micro), *x.shape[1:])
+        return shaped[:, m].reshape(-1, *x.shape[1:])
+
+    return [jax.tree.map(lambda x, m=m: part(x, m), batch) for m in range(micro)]
+
+
+def q_gradients(state: TrainState, batch: dict, config: Config, counts=None):
+    """The gradients and metrics of a Q-network objective (`objective`) at `state`."""
     if config.finetune.encoder != "frozen":
-        return jax.grad(objective, has_aux=True)(state.params, state.target_params, batch, config)
+        return jax.grad(objective, has_aux=True)(
+            state.params, state.target_params, batch, config, counts
+        )
     # Differentiating the trained entries alone spares the frozen encoder's backward pass
     # (a frozen ViT's fine-tuning step: 8.6 GFLOP with it); its gradient is zero.
     frozen = {n: p for n, p in state.params.items() if networks.is_encoder_entry(n)}
     trained = {n: p for n, p in state.params.items() if n not in frozen}
     grads, metrics = jax.grad(
-        lambda t: objective({**frozen, **t}, state.target_params, batch, config), has_aux=True
+        lambda t: objective({**frozen, **t}, state.target_params, batch, config, counts),
+        has_aux=True,
     )(trained)
     return {**jax.tree.map(jnp.zeros_like, frozen), **grads}, metrics
 

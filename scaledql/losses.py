@@ -132,14 +132,25 @@ def bc_loss(logits: jax.Array, actions: jax.Array, action_mask: jax.Array) -> ja
     return -_take(jax.nn.log_softmax(masked(logits, action_mask), axis=-1), actions)
 
 
-def sum_of_game_means(losses: jax.Array, game_ids: jax.Array, num_games: int) -> jax.Array:
+def game_counts(game_ids: jax.Array, num_games: int) -> jax.Array:
+    """(G,) float: how many of the batch's transitions each game holds."""
+    return jax.ops.segment_sum(jnp.ones(game_ids.shape), game_ids, num_games)
+
+
+def sum_of_game_means(
+    losses: jax.Array, game_ids: jax.Array, num_games: int, counts: jax.Array | None = None
+) -> jax.Array:
     """Scalar: the mean loss of each game in the batch, summed over games, unweighted.
 
     The "unitary scaling" of Kurin et al. (2022) that the paper's MSE variant uses: every game
     counts once, however many of its transitions the batch holds. Absent games add nothing.
+    counts (G,): each game's transitions in the whole batch, when `losses` are those of one of
+    its micro-batches (default: this batch's own); the micro-batches' sums then add up to the
+    whole batch's.
     """
     sums = jax.ops.segment_sum(losses, game_ids, num_games)
-    counts = jax.ops.segment_sum(jnp.ones_like(losses), game_ids, num_games)
+    if counts is None:
+        counts = game_counts(game_ids, num_games)
     return jnp.sum(jnp.where(counts > 0, sums / jnp.maximum(counts, 1), 0.0))
 
 

@@ -75,3 +75,33 @@ def test_hl_gauss_objective_is_cross_entropy_to_the_gaussian_histogram_of_the_td
         log_probs = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
         expected.append(-(histogram * log_probs).sum())
     np.testing.assert_allclose(float(loss), np.mean(expected), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [["loss.kind=c51"], ["loss.kind=mse"],
+     ["finetune.encoder=frozen", "finetune.pretrained=0123456789ab"]],
+)  # fmt: skip
+def test_micro_batches_give_the_whole_batch_gradients(settings):
+    """Summed over 4 micro-batches, the gradients and loss are the whole batch's (bc and
+    hl_gauss are batch means as c51 is); with the batch sorted by game, as the sampler returns
+    it, mse's per-game means span micro-batches."""
+    whole = configs.override(configs.preset("smoke"), [*settings, "train.batch_size=16"])
+    split = configs.override(whole, ["train.micro_batches=4"])
+    state = learner.create_train_state(whole, networks.init_params(whole, jax.random.key(2)))
+    batch = learner.random_batch(whole, seed=3)
+    order = np.argsort(batch["game_id"], kind="stable")
+    batch = {key: value[order] for key, value in batch.items()}
+    expected, expected_metrics = jax.jit(lambda s, b: learner.gradients(s, b, whole))(state, batch)
+    got, metrics = jax.jit(lambda s, b: learner.gradients(s, b, split))(state, batch)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)
+    for name, value in expected_metrics.items():
+        np.testing.assert_allclose(metrics[name], value, rtol=1e-5, atol=1e-7)
+
+
+def test_micro_batches_must_split_the_batch_of_a_q_network():
+    with pytest.raises(ValueError, match="does not split train.batch_size=16"):
+        configs.override(configs.preset("smoke"), ["train.batch_size=16", "train.micro_batches=3"])
+    with pytest.raises(ValueError, match="Q-network objectives only, not loss.kind=dt"):
+        configs.override(configs.preset("twin-smoke"), ["loss.kind=dt", "train.micro_batches=2"])
