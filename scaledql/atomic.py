@@ -37,8 +37,9 @@ def write_json(path: pathlib.Path, data, indent: int = 1) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(directory: pathlib.Path, what: str):
-    """Holds an exclusive lock on `directory` (created if missing) for the body of the block.
+def exclusive(directory: pathlib.Path, what: str, name: str = ".lock"):
+    """Holds an exclusive lock on `directory` (created if missing), its file `name`, for the
+    body of the block.
 
     Two processes resuming the same checkpoints would overwrite each other's files, so the second
     one fails at once with an error naming the holder. The kernel drops the lock when its holder
@@ -46,7 +47,7 @@ def exclusive(directory: pathlib.Path, what: str):
     """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / ".lock"
+    path = directory / name
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from isal import igzip
 
-from scaledql import envs, learner, networks
+from scaledql import distributed, envs, learner, networks, offline
 from scaledql.configs import Config
 from scaledql.data import MultiGameSampler, RandomPolicy, cache_root, collect, open_run
 from scaledql.data import format as fmt
@@ -38,6 +38,7 @@ class UpdateBenchmark:
     flops_per_step: float | None
     compile_s: float
     seeds: int = 1  # training runs updated at once (vmapped); steps/s is each run's
+    processes: int = 1  # processes sharing each batch (`scaledql.distributed`)
 
     @property
     def achieved_flops(self) -> float | None:
@@ -60,6 +61,11 @@ class UpdateBenchmark:
                 f"samples/s         {self.samples_per_s:,.0f}"
                 + (" all seeds" if self.seeds > 1 else ""),
             ]
+            if self.processes > 1:
+                lines[-1] += f" over {self.processes} processes"
+                lines.append(
+                    f"samples/s         {self.samples_per_s / self.processes:,.0f} a process"
+                )
         if self.flops_per_step is not None:
             lines.append(f"GFLOP per step    {self.flops_per_step / 1e9:.2f}  (XLA cost analysis)")
         if self.achieved_flops is not None:
@@ -89,6 +95,8 @@ def bench_update(
     """
     update = learner.make_update(config)
     k = config.train.steps_per_call
+    if seeds > 1 and distributed.count() > 1:
+        raise ValueError("--seeds vmaps runs on one process's device; run it as one process")
 
     def one_run(seed: int):  # K steps a call take K batches stacked on a leading axis
         run = dataclasses.replace(config, seed=config.seed + seed)
@@ -106,8 +114,16 @@ def bench_update(
         update = jax.jit(jax.vmap(update))
     if steps == 0:
         state, batch = jax.eval_shape(runs)
-    else:
+    elif seeds > 1:
         state, batch = jax.device_put(runs())
+    else:  # as training lays them out: the batch split over every device, the state replicated
+        mesh = distributed.data_mesh()
+        offline.check_batch_split(config)
+        state, batch = runs()
+        share = distributed.local_rows(mesh, config.train.batch_size)
+        batch = jax.tree.map(lambda x: x[share] if k == 1 else x[:, share], batch)
+        batch = distributed.global_batch(batch, mesh, k)
+        state = distributed.replicated(state, mesh)
     start = time.perf_counter()
     compiled = update.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
@@ -127,7 +143,7 @@ def bench_update(
     # XLA's cost analysis counts a loop's body once: with K steps a call it is still one step's
     return UpdateBenchmark(
         device, size, params, steps * k / elapsed, steps * k * size * seeds / elapsed,
-        _flops(compiled), compile_s, seeds,
+        _flops(compiled), compile_s, seeds, distributed.count(),
     )  # fmt: skip
 
 

@@ -29,10 +29,13 @@ def manager(workdir: pathlib.Path, create: bool = True) -> ocp.CheckpointManager
 
 def abstract_state(config: Config) -> learner.TrainState:
     """The shapes and dtypes of `config`'s train state, allocating nothing: what a checkpoint
-    is restored into."""
-    return jax.eval_shape(
+    is restored into, whole on this process's first device, whatever devices and processes
+    wrote it (a run of a TPU pod slice read on a laptop)."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    shapes = jax.eval_shape(
         lambda: learner.create_train_state(config, networks.init_params(config, jax.random.key(0)))
     )
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)
 
 
 def latest_step(workdir: pathlib.Path) -> int | None:

@@ -18,6 +18,7 @@ from scaledql import (
     book,
     checkpoints,
     configs,
+    distributed,
     envs,
     evaluate,
     experiments,
@@ -48,13 +49,48 @@ def _add_config_args(parser: argparse.ArgumentParser, default_preset: str = "smo
     )
 
 
-def cmd_bench_update(args: argparse.Namespace) -> None:
-    config = config_from_args(args)
-    print(
-        f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, "
-        f"loss {config.loss.kind}, cql_alpha {config.loss.cql_alpha}, {len(config.games)} games"
+def _add_process_args(parser: argparse.ArgumentParser) -> None:
+    """Flags that join several processes into one run (`scaledql.distributed`)."""
+    group = parser.add_argument_group(
+        "several processes", "one run over several hosts or processes (book/at_scale.md)"
     )
-    print(benchmarks.bench_update(config, steps=args.steps, seeds=args.seeds).report())
+    group.add_argument(
+        "--distributed", action="store_true",
+        help="join the other processes of a TPU pod slice, SLURM job or Open MPI launch, "
+        "which JAX detects",
+    )  # fmt: skip
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    group.add_argument("--num-processes", type=int, metavar="N", help="with --coordinator")
+    group.add_argument("--process-id", type=int, metavar="I", help="0 to N-1, with --coordinator")
+
+
+def _join_processes(args: argparse.Namespace) -> None:
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in explicit):
+        if any(value is None for value in explicit):
+            raise ValueError(
+                "--coordinator, --num-processes and --process-id go together; give all three "
+                "(or --distributed where JAX detects the cluster)"
+            )
+        if not 0 <= args.process_id < args.num_processes:
+            raise ValueError(
+                f"--process-id {args.process_id} is not one of 0 to {args.num_processes - 1}"
+            )
+        distributed.initialize(*explicit)
+    elif args.distributed:
+        distributed.initialize()
+
+
+def cmd_bench_update(args: argparse.Namespace) -> None:
+    _join_processes(args)
+    config = config_from_args(args)
+    report = benchmarks.bench_update(config, steps=args.steps, seeds=args.seeds).report()
+    if distributed.is_leader():  # every process times the same steps
+        print(
+            f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, loss "
+            f"{config.loss.kind}, cql_alpha {config.loss.cql_alpha}, {len(config.games)} games"
+        )
+        print(report)
 
 
 def cmd_settings(args: argparse.Namespace) -> None:
@@ -209,10 +245,13 @@ def cmd_bench_read(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    _join_processes(args)
     config = config_from_args(args)
     if args.games:
         config = configs.override(config, [f"games={args.games}"])
-    _print_record(pipeline.run_or_load(config, fresh=args.fresh, workdir=args.workdir))
+    record = pipeline.run_or_load(config, fresh=args.fresh, workdir=args.workdir)
+    if distributed.is_leader():
+        _print_record(record)
 
 
 def _print_record(record: dict) -> None:
@@ -371,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--seeds", type=int, default=1, help="runs updated at once in one vmapped program"
     )
+    _add_process_args(update)
     update.set_defaults(func=cmd_bench_update)
 
     sampler = bench_kinds.add_parser("sampler", help="multi-game sampler: transitions/s, memory")
@@ -421,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--games", help="comma-separated games (shortcut for --set games=...)")
     train_cmd.add_argument("--fresh", action="store_true", help="ignore an existing record")
     train_cmd.add_argument("--workdir", type=pathlib.Path, default=None, help="checkpoints")
+    _add_process_args(train_cmd)
     train_cmd.set_defaults(func=cmd_train)
 
     finetune = commands.add_parser(
@@ -510,10 +551,17 @@ def use_compilation_cache() -> None:
     cache, in the cache root's jax/ folder unless JAX_COMPILATION_CACHE_DIR names one): every
     run of a study compiles the same programs, and gymnax's games alone take 10-25 s each to
     compile on one core (about 3 s each to load again). Set in the environment too, so that
-    the book's kernels, which papermill starts as new processes, use the same cache."""
+    the book's kernels, which papermill starts as new processes, use the same cache. Programs
+    under JAX's default threshold of 1 s are kept too: a network's eager initialisation alone
+    compiles about 90 small ones (10 s of a smoke run)."""
     path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(cache_root() / "jax")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs",
+        float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

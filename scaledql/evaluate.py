@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaledql import envs, losses, networks
+from scaledql import distributed, envs, losses, networks
 from scaledql.configs import Config
 from scaledql.networks import transformer
 
@@ -187,12 +187,20 @@ def evaluate(
 ):  # fmt: skip
     """{game: [returns]} for each of `games` (default: all the network's games), played in
     the variant `config.online.mode` / `config.online.difficulty`; progress: a bar per twin
-    game."""
+    game. Several processes share the games out (game i to process i mod P) and gather the
+    returns: a game's returns depend on the seed alone, not on which process played it."""
     variant = {"mode": config.online.mode, "difficulty": config.online.difficulty}
-    return {
-        game: evaluate_game(config, params, game, episodes, seed=seed, progress=progress, **variant)
-        for game in (games or config.games)
+    games = list(games or config.games)
+    mine = games[distributed.index() :: distributed.count()]
+    bars = progress and distributed.is_leader()
+    played = {
+        game: evaluate_game(config, params, game, episodes, seed=seed, progress=bars, **variant)
+        for game in mine
     }
+    returns = {}
+    for each in distributed.all_json(played):
+        returns.update(each)
+    return {game: returns[game] for game in games}
 
 
 def twin_returns(

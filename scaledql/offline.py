@@ -1,5 +1,6 @@
 """The offline training loop: batches from the multi-game sampler through the jitted update,
-data-parallel over every device JAX sees, with checkpoints, resume and a progress bar.
+data-parallel over every device of every process (`scaledql.distributed`), with checkpoints,
+resume and a progress bar.
 """
 
 from __future__ import annotations
@@ -15,20 +16,28 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from scaledql import checkpoints, data, envs, learner
+from scaledql import checkpoints, data, distributed, envs, learner
 from scaledql.atomic import atomic_file, exclusive
 from scaledql.configs import Config
 
 
-def data_mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh over every device JAX sees: batches split along it, parameters replicated."""
-    return jax.sharding.Mesh(np.array(jax.devices()), ("data",))
-
-
-def _shard(batch: dict, mesh, steps_per_call: int) -> dict:
-    axis = (None, "data") if steps_per_call > 1 else ("data",)
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*axis))
-    return jax.device_put(batch, sharding)
+def check_batch_split(config: Config) -> None:
+    """Stops, before anything is written, a run whose batch does not split evenly over every
+    device of every process and into its micro-batches."""
+    tc, devices = config.train, jax.device_count()
+    parts = devices * tc.micro_batches
+    if tc.batch_size % parts == 0:
+        return
+    over = f"{devices} devices" + (
+        f" of {distributed.count()} processes" if distributed.count() > 1 else ""
+    )
+    if tc.micro_batches > 1:
+        over += f" times {tc.micro_batches} micro-batches"
+    raise ValueError(
+        f"{distributed.where()}: train.batch_size={tc.batch_size} does not split over {over}; "
+        f"set train.batch_size to a multiple of {parts} (e.g. --set train.batch_size="
+        f"{max(parts, tc.batch_size // parts * parts)}) or change the process count"
+    )
 
 
 @dataclasses.dataclass
@@ -83,7 +92,15 @@ def train_offline(
     the last good checkpoint. callback(step, metrics) is called at every log step.
     """
     workdir = pathlib.Path(workdir).resolve()
-    with exclusive(workdir, f"training ({config.name} preset)"):
+    check_batch_split(config)
+    distributed.check_shared(
+        workdir,
+        "processes write one checkpoint together, so give --workdir on storage every host "
+        "reaches (a shared disk)",
+    )
+    # every process holds its own lock: one other run on any of them stops at once
+    lock = ".lock" if distributed.count() == 1 else f".lock-process{distributed.index()}"
+    with exclusive(workdir, f"training ({config.name} preset)", lock):
         return _train(config, workdir, runs, initial_params, progress, callback)
 
 
@@ -107,19 +124,14 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
     from tqdm.auto import tqdm
 
     tc = config.train
-    mesh = data_mesh()
-    if tc.batch_size % mesh.size:
-        raise ValueError(
-            f"train.batch_size={tc.batch_size} does not split over {mesh.size} devices; "
-            f"use a multiple of {mesh.size}"
-        )
+    mesh = distributed.data_mesh()
+    share = distributed.local_rows(mesh, tc.batch_size)  # the rows this process samples
     sampler = make_sampler(config, runs)
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     manager = checkpoints.manager(workdir)
     resumed_from = manager.latest_step()
     # a resumed run restores into this state, so it needs no pre-trained encoder loaded
     params = learner.starting_params(config, initial_params, resumed_from is not None)
-    state = jax.device_put(learner.create_train_state(config, params), replicated)
+    state = distributed.replicated(learner.create_train_state(config, params), mesh)
     if resumed_from is not None:
         state = manager.restore(resumed_from, args=ocp.args.StandardRestore(state))
     start = int(state.step)
@@ -138,7 +150,7 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
 
         def produce():
             s = next(steps)
-            batches = [sampler.batch_for_step(config.seed, s + i) for i in range(k)]
+            batches = [sampler.batch_for_step(config.seed, s + i, share) for i in range(k)]
             if k == 1:
                 return batches[0]
             return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
@@ -148,7 +160,10 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
     batches = produce_steps(start)
     pending: list[tuple[int, dict]] = []  # (step, device metrics) not yet checked
     last_good = resumed_from
-    bar = tqdm(total=tc.num_steps, initial=start, desc=f"train {config.name}", disable=not progress)
+    bar = tqdm(
+        total=tc.num_steps, initial=start, desc=f"train {config.name}",
+        disable=not (progress and distributed.is_leader()),
+    )  # fmt: skip
     started = time.perf_counter()
     interval_start, interval_steps = time.perf_counter(), 0
 
@@ -179,7 +194,7 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
     try:
         step = start
         while step < tc.num_steps:
-            batch = _shard(next(batches), mesh, k)
+            batch = distributed.global_batch(next(batches), mesh, k)
             state, metrics = update(state, batch)
             step += k
             interval_steps += k
@@ -187,7 +202,8 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
             bar.update(k)
             if step % tc.log_every == 0 or step % tc.checkpoint_every == 0 or step == tc.num_steps:
                 flush(step)
-                _write_metrics(metrics_path, rows)
+                if distributed.is_leader():
+                    _write_metrics(metrics_path, rows)
             if step % tc.checkpoint_every == 0 or step == tc.num_steps:
                 manager.save(step, args=ocp.args.StandardSave(state))
                 manager.wait_until_finished()

@@ -18,6 +18,7 @@ from scaledql import (
     checkpoints,
     configs,
     data,
+    distributed,
     envs,
     evaluate,
     learner,
@@ -49,8 +50,28 @@ def open_training_data(config: Config, progress: bool = True) -> list[list[data.
             )
             records.write_collection(summary, data.recipe(config), game, run, command)
 
+    if distributed.count() > 1:
+        distributed.stop_if_any(_missing_data(config))
     data.collect_missing(config, collect_run)
     return data.open_dataset(config)
+
+
+def _missing_data(config: Config) -> str | None:
+    """Why this host cannot open the config's data (None: it can). Several processes never
+    collect: each would write its own copy, maybe into one shared folder at once."""
+    missing = data.missing_runs(config)
+    if missing:
+        games = ", ".join(f"{game} run {run}" for game, run in missing)
+        return (
+            f"no data for {games} under {data.dataset_root(config)}; collect it on this host "
+            f"first with one process (`{configs.command(config)}` collects what is missing), "
+            "or copy that folder from a host that has it"
+        )
+    try:
+        data.open_dataset(config)
+    except (FileNotFoundError, data.DataFormatError) as error:
+        return str(error)
+    return None
 
 
 def pretrained_config(config: Config) -> Config:
@@ -99,7 +120,8 @@ def run_or_load(
     fresh: train again even where a record exists; with `since` (an ISO date), only where the
     record was made before it, so that a run two chapters of one build share trains once.
     """
-    record = records.load_record(config)
+    # several processes follow process 0's record, where their own clones might differ
+    record = distributed.leader_json(records.load_record(config))
     retrain = fresh and (
         since is None or (record is not None and records.made_before(record, since))
     )
@@ -110,8 +132,9 @@ def run_or_load(
     workdir = pathlib.Path(workdir or checkpoints.default_workdir(config))
     # A retrained record's checkpoints would be resumed as if finished; a run without a record
     # (killed before it wrote one) resumes from its last checkpoint instead.
-    if record is not None and workdir.exists():
+    if record is not None and workdir.exists() and distributed.is_leader():
         shutil.rmtree(workdir)
+    distributed.barrier("the old checkpoints are gone")
     learn = _learn_online if config.online.agent_steps else _learn_offline
     learning_curve, params, data_about, wall = learn(config, workdir, progress)
     eval_started = time.perf_counter()
@@ -122,7 +145,8 @@ def run_or_load(
     wall["evaluate"] = time.perf_counter() - eval_started
     wall["total"] = time.perf_counter() - started
     record = records.build_record(config, learning_curve, returns, data_about, wall, code)
-    records.write_record(record, records.record_path(config))
+    if distributed.is_leader():
+        records.write_record(record, records.record_path(config))
     return record
 
 
@@ -160,11 +184,17 @@ def _learn_offline(config: Config, workdir: pathlib.Path, progress: bool):
         "data": data_s,
         "train": result.wall_time_s,
     }
-    return result.metrics, result.state.params, about, wall
+    # evaluation plays on each process's own device, away from the training mesh
+    return result.metrics, distributed.local_copy(result.state.params), about, wall
 
 
 def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
     """The same for online learning: the curve holds the return of every episode played."""
+    if distributed.count() > 1:
+        raise ValueError(
+            f"{distributed.where()}: online learning (online.agent_steps="
+            f"{config.online.agent_steps}) acts in one environment loop; run it as one process"
+        )
     result = online.train_online(config, workdir, lambda: initial_params(config), progress)
     steps = config.online.agent_steps
     about = {

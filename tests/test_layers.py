@@ -13,7 +13,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "scaledql"
 
 # Bottom to top. A unit is a module (`scaledql/x.py`) or a subpackage (`scaledql/x/`).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("atomic", "envs", "paper", "scores"),  # foundations: files, games, the paper, statistics
+    ("atomic", "distributed", "envs", "paper", "scores"),  # foundations: files, processes,
+    # games, the paper, statistics
     ("configs",),  # what defines a run
     ("data",),  # the replay format, sampler, subsets, the play loop given a policy
     ("networks", "losses"),

@@ -452,3 +452,23 @@ def test_sequences_hold_consecutive_steps_of_one_episode(tmp_path):
         np.testing.assert_array_equal(actions, [s % 3 for s in range(t, t + 3)])
         np.testing.assert_array_equal(sequence_rewards, rewards[e][t : t + 3])
         np.testing.assert_array_equal(returns, [sum(rewards[e][s:]) for s in range(t, t + 3)])
+
+
+def test_shares_of_a_batch_put_together_are_the_whole_batch(tmp_path):
+    """What processes that each sample their share of a step's batch hold together is the
+    batch one process samples: transitions across games and runs, and sequences."""
+    runs = []
+    for g in range(3):
+        for r in (1, 2):
+            write_episodes(tmp_path / f"g{g}r{r}", [20 + 7 * g + r, 30], capacity=16)
+        runs.append([data.open_run(tmp_path / f"g{g}r{r}") for r in (1, 2)])
+    sequence_run = write_grid_episodes(tmp_path / "grid", [[0.0, 1.0] * 5, [1.0] * 9])
+    samplers = [
+        data.MultiGameSampler(runs, 24, n_step=3, seed=5),
+        data.SequenceSampler([[sequence_run]], 24, context=3, seed=5, channels=4),
+    ]
+    for sampler in samplers:
+        whole = sampler.batch_for_step(7, 11)
+        shares = [sampler.batch_for_step(7, 11, slice(a, a + 6)) for a in range(0, 24, 6)]
+        for key, value in whole.items():
+            np.testing.assert_array_equal(np.concatenate([s[key] for s in shares]), value)

@@ -73,10 +73,15 @@ class MultiGameSampler:
         """(N,) bool: the rows of `run` a batch may draw."""
         return run.valid_mask(self.n_step)
 
-    def picks(self, rng: np.random.Generator):
+    def picks(self, rng: np.random.Generator, share: slice | None = None):
         """The rows of one batch, as (game, run, rows) in game order: games drawn by the
-        weights, then rows uniform among each game's valid rows of all its runs."""
+        weights, then rows uniform among each game's valid rows of all its runs.
+
+        share: only these positions of the batch (a process's share of a batch split over
+        several); every position is drawn all the same, so the share is that of the whole."""
         games = np.sort(rng.choice(len(self.runs), self.batch_size, p=self.weights))
+        start, stop = (0, self.batch_size) if share is None else (share.start, share.stop)
+        position = 0
         for game in np.unique(games):
             count = int((games == game).sum())
             picks = rng.integers(0, self.counts[game][-1], count)
@@ -85,7 +90,14 @@ class MultiGameSampler:
                 rows = self.valid[game][run_index][
                     picks[which == run_index] - self.counts[game][run_index]
                 ]
-                yield game, self.runs[game][run_index], rows
+                first, position = position, position + len(rows)
+                rows = rows[max(start - first, 0) : max(stop - first, 0)]
+                if len(rows):
+                    yield game, self.runs[game][run_index], rows
+
+    def share_size(self, share: slice | None) -> int:
+        """Rows of a batch's share (all of them without one)."""
+        return self.batch_size if share is None else share.stop - share.start
 
     def read_frames(self, run: RunData, rows: np.ndarray, target: np.ndarray) -> None:
         """Writes the frames of `rows` into `target`; a grid narrower than the batch's fills
@@ -95,14 +107,16 @@ class MultiGameSampler:
         else:
             run.frames(rows, out=target)
 
-    def sample(self, rng: np.random.Generator | None = None) -> dict:
-        """One batch, drawn with `rng` (the sampler's own generator by default)."""
+    def sample(self, rng: np.random.Generator | None = None, share: slice | None = None) -> dict:
+        """One batch, drawn with `rng` (the sampler's own generator by default); with `share`,
+        only those of its rows (`picks`)."""
         rng = self.rng if rng is None else rng
-        window_shape = (self.n_step + self.stack_size, self.batch_size, *self.frame_shape)
+        size = self.share_size(share)
+        window_shape = (self.n_step + self.stack_size, size, *self.frame_shape)
         # grids may be padded, so their windows start at 0; ALE windows are filled whole
         frames = (np.zeros if len(self.frame_shape) == 3 else np.empty)(window_shape, np.uint8)
         parts, filled = [], 0
-        for game, run, rows in self.picks(rng):
+        for game, run, rows in self.picks(rng, share):
             window, fields = run.transition_rows(rows, self.n_step, self.discount)
             self.read_frames(run, window, frames[:, filled : filled + len(rows)])
             fields["game_id"] = np.full(len(rows), game, np.int32)
@@ -112,10 +126,11 @@ class MultiGameSampler:
         batch["state"], batch["next_state"] = stack_windows(frames, self.n_step, batch["terminal"])
         return batch
 
-    def batch_for_step(self, seed: int, step: int) -> dict:
+    def batch_for_step(self, seed: int, step: int, share: slice | None = None) -> dict:
         """The batch of gradient step `step`: a function of (seed, step) alone, so a resumed
-        run sees exactly the batches an uninterrupted one would."""
-        return self.sample(np.random.default_rng([seed, step]))
+        run sees exactly the batches an uninterrupted one would, and processes that each
+        sample their `share` of it together hold the batch one process would sample."""
+        return self.sample(np.random.default_rng([seed, step]), share)
 
     def prefetch(self, depth: int = 4, seed: int | None = None, start_step: int = 0):
         """An endless iterator of batches sampled in a background thread, `depth` ahead.
@@ -158,12 +173,13 @@ class SequenceSampler(MultiGameSampler):
     def row_mask(self, run: RunData) -> np.ndarray:
         return run.sequence_mask(self.context)
 
-    def sample(self, rng: np.random.Generator | None = None) -> dict:
+    def sample(self, rng: np.random.Generator | None = None, share: slice | None = None) -> dict:
         rng = self.rng if rng is None else rng
         frame = self.frame_shape if len(self.frame_shape) == 3 else (*self.frame_shape, 1)
-        frames = np.zeros((self.batch_size, self.context, *frame), np.uint8)
+        size = self.share_size(share)
+        frames = np.zeros((size, self.context, *frame), np.uint8)
         parts, filled = [], 0
-        for game, run, rows in self.picks(rng):
+        for game, run, rows in self.picks(rng, share):
             window = rows[:, None] + np.arange(self.context)  # (b, T)
             target = frames[filled : filled + len(rows)]
             self.read_frames(run, window, target if len(run.frame_shape) == 3 else target[..., 0])
