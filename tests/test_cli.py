@@ -46,6 +46,21 @@ def test_bad_preset_and_setting_exit_2_with_the_valid_names():
     assert result.returncode == 2 and "network.width" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--coordinator", "127.0.0.1:1"], "--coordinator, --num-processes and --process-id go"),
+        (
+            ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2"],
+            "--process-id 2 is not one of 0 to 1",
+        ),
+    ],
+)
+def test_process_flags_are_checked_before_joining(flags, message, capsys):
+    assert cli.main(["train", "--preset", "smoke", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_collect_then_stats(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "Pong" / "1" / "replay_logs"
