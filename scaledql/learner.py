@@ -198,7 +198,8 @@ def gradients(state: TrainState, batch: dict, config: Config) -> tuple[dict, dic
         total_grads = grads if total_grads is None else jax.tree.map(jnp.add, total_grads, grads)
         all_metrics.append(metrics)
     metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *all_metrics)
-    metrics["loss"] = weight * micro * metrics["loss"]  # mse: the sum, as its gradients
+    if config.loss.kind == "mse":  # its micro-batches' losses add up to the batch's
+        metrics["loss"] = sum(m["loss"] for m in all_metrics)
     return total_grads, metrics
 
 

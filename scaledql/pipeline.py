@@ -51,27 +51,31 @@ def open_training_data(config: Config, progress: bool = True) -> list[list[data.
             records.write_collection(summary, data.recipe(config), game, run, command)
 
     if distributed.count() > 1:
-        distributed.stop_if_any(_missing_data(config))
+        return _open_on_every_host(config)
     data.collect_missing(config, collect_run)
     return data.open_dataset(config)
 
 
-def _missing_data(config: Config) -> str | None:
-    """Why this host cannot open the config's data (None: it can). Several processes never
-    collect: each would write its own copy, maybe into one shared folder at once."""
+def _open_on_every_host(config: Config) -> list[list[data.RunData]]:
+    """The opened data of a run over several processes, which never collect (each would write
+    its own copy, maybe into one shared folder at once): every process stops if one host
+    cannot open its data, with that host's reason."""
+    runs, problem = None, None
     missing = data.missing_runs(config)
     if missing:
         games = ", ".join(f"{game} run {run}" for game, run in missing)
-        return (
+        problem = (
             f"no data for {games} under {data.dataset_root(config)}; collect it on this host "
             f"first with one process (`{configs.command(config)}` collects what is missing), "
             "or copy that folder from a host that has it"
         )
-    try:
-        data.open_dataset(config)
-    except (FileNotFoundError, data.DataFormatError) as error:
-        return str(error)
-    return None
+    else:
+        try:
+            runs = data.open_dataset(config)
+        except (FileNotFoundError, data.DataFormatError) as error:
+            problem = str(error)
+    distributed.stop_if_any(problem)
+    return runs
 
 
 def pretrained_config(config: Config) -> Config:
