@@ -61,19 +61,20 @@ def reference_normalized(
     return games, np.array(rows, float).reshape(len(records), len(games))
 
 
-def seed_comparison(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
+def seed_comparison(x: np.ndarray, y: np.ndarray, seed: int = 0, reference: bool = False) -> dict:
     """Method X against method Y over training seeds and games, as rliable compares them.
 
     x: (runs_x, games), y: (runs_y, games) normalised scores. Returns {"x", "y": {metric:
     (point, low, high)} (IQM, median, mean with 95 % stratified-bootstrap intervals),
     "improvement": (point, low, high) of the probability that X beats Y on a game, "verdict":
-    `compare` of the two IQMs, "runs": (runs_x, runs_y)}. With one run of X the bootstrap over
-    runs has nothing to resample, so its intervals have no width and the verdict is "level":
-    one seed cannot tell a difference from noise. (Y may be one run: a reference such as the
-    behaviour data, a point per game.)
+    `compare` of the two IQMs, "runs": (runs_x, runs_y)}. With one run of a method the
+    bootstrap over runs has nothing to resample, so its intervals have no width and the
+    verdict is "level": one seed cannot tell a difference from noise. reference: Y is one
+    fixed point per game (the behaviour data), not a method's seeds, so only X needs two.
     """
     estimates = scores.aggregate({"x": x, "y": y}, seed=seed)
-    verdict = compare(estimates["x"]["IQM"], estimates["y"]["IQM"]) if len(x) > 1 else "level"
+    fewest = len(x) if reference else min(len(x), len(y))
+    verdict = compare(estimates["x"]["IQM"], estimates["y"]["IQM"]) if fewest > 1 else "level"
     return {
         **estimates,
         "runs": (len(x), len(y)),

@@ -83,7 +83,9 @@ def twin_multi_game(
     for dataset, methods in study.items():
         _, sql = analysis.reference_normalized(methods["Scaled QL"], references)
         behaviour = behaviour_scores(methods["Scaled QL"][0], references)
-        out[dataset] = {"behaviour data": analysis.seed_comparison(sql, behaviour, seed)}
+        out[dataset] = {
+            "behaviour data": analysis.seed_comparison(sql, behaviour, seed, reference=True)
+        }
         for method, runs in methods.items():
             if method != "Scaled QL":
                 _, other = analysis.reference_normalized(runs, references)
@@ -165,13 +167,18 @@ def late_rise(runs: list[dict], key: str = "q_data") -> float:
     return float(np.mean(rises))
 
 
-def _twin_text(comparison: dict) -> str:
+def _twin_text(comparison: dict, reference: bool = False) -> str:
+    """A twin comparison's cell: both IQMs, P(better) and the seeds behind it, each side's
+    where they differ. reference: the other side is a point per game (the behaviour data),
+    not seeds."""
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    seeds = comparison["runs"][0]
+    x_seeds, y_seeds = comparison["runs"]
+    seeds = f"{x_seeds} seed{'s' if x_seeds > 1 else ''}"
+    if not reference and y_seeds != x_seeds:
+        seeds = f"{x_seeds} vs {y_seeds} seed{'s' if y_seeds > 1 else ''}"
     return (
         f"IQM {report.interval(x)} vs {report.interval(y)} %, "
-        f"P(better) {comparison['improvement'][0]:.2f}, "
-        f"{seeds} seed{'s' if seeds > 1 else ''}"
+        f"P(better) {comparison['improvement'][0]:.2f}, {seeds}"
     )
 
 
@@ -191,15 +198,16 @@ def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | Non
             claim = experiments.MULTI_GAME_CLAIMS_BY_DATA[dataset][versus]
             comparison = None if twin is None else twin[dataset].get(versus)
             ale_row = ale is not None and dataset == experiments.MULTI_GAME_DATA and versus in ale
+            reference = versus == "behaviour data"
             other = "its data" if versus == "behaviour data" else versus
             rows.append(
                 Finding(
                     claim=f"Scaled QL above {other}, {dataset}",
                     chapter="04_multi_game",
                     paper=_paper_text(claim),
-                    twin=NOT_RUN if comparison is None else _twin_text(comparison),
+                    twin=NOT_RUN if comparison is None else _twin_text(comparison, reference),
                     ale=_ale_text(ale[versus], claim) if ale_row else "",
-                    verdict=_verdict(comparison, claim),
+                    verdict=_verdict(comparison, claim, reference),
                 )
             )
     return rows
@@ -214,9 +222,12 @@ def _paper_text(claim: experiments.PaperClaim) -> str:
     return claim.verdict
 
 
-def _verdict(comparison: dict | None, claim: experiments.PaperClaim) -> str:
-    # one seed says nothing of the spread over seeds, even where the paper claims only "level"
-    if comparison is None or comparison["runs"][0] < 2:
+def _verdict(
+    comparison: dict | None, claim: experiments.PaperClaim, reference: bool = False
+) -> str:
+    # one seed on either side says nothing of the spread over seeds, even where the paper
+    # claims only "level"; a reference (the behaviour data) has no seeds to spread
+    if comparison is None or min(comparison["runs"][: 1 if reference else 2]) < 2:
         return VERDICT_WORDS["within noise"]
     return VERDICT_WORDS[analysis.agreement(comparison["verdict"], claim.verdict)]
 

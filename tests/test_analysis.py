@@ -205,3 +205,16 @@ def test_seed_learning_curves_average_each_stretch_of_frames_then_over_seeds():
     gap = analysis.seed_learning_curve([[{"frames": 100, "return": 1.0}], second], bins=2)
     np.testing.assert_array_equal(gap["per_seed"][0], [np.nan, 1.0])
     np.testing.assert_array_equal(gap["mean"], [2.0, 2.5])
+
+
+def test_a_seed_comparison_needs_two_seeds_on_each_side_unless_the_other_is_a_reference():
+    games = 4
+    x = np.array([[0.9] * games, [1.0] * games, [1.1] * games])  # (3 seeds, games)
+    one = np.full((1, games), 0.1)  # far below every seed of x
+    both = analysis.seed_comparison(x, np.concatenate([one, one + 0.05]))
+    assert both["verdict"] == "above" and both["runs"] == (3, 2)
+    # one seed of a method: its spread over seeds is unknown, so the gap decides nothing
+    assert analysis.seed_comparison(x, one)["verdict"] == "level"
+    # a reference (a point per game, as the behaviour data) has no seeds to spread
+    assert analysis.seed_comparison(x, one, reference=True)["verdict"] == "above"
+    assert analysis.seed_comparison(x[:1], one, reference=True)["verdict"] == "level"

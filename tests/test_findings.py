@@ -118,7 +118,10 @@ def test_load_multi_game_reads_the_records_a_preset_made(tmp_path, monkeypatch):
     # a study stopped part way is read as its whole seeds: here seed 0 only
     records.record_path(planned[experiments.NEAR_OPTIMAL_DATA]["BC"][1]).unlink()
     one_seed = findings.load_multi_game("smoke")
-    assert all(row.twin.endswith(", 1 seed") for row in one_seed)
+    # DT's own study is still whole at 2 seeds: its rows say each side's count
+    assert [row.twin.split(", ")[-1] for row in one_seed] == ["1 seed"] * 2 + ["1 vs 2 seeds"] + [
+        "1 seed"
+    ] * 2 + ["1 vs 2 seeds"]
     # one seed has no spread to bootstrap over: its zero-width intervals decide nothing
     assert [row.verdict for row in one_seed] == ["cannot tell"] * 6
     records.record_path(first).unlink()
@@ -380,6 +383,13 @@ def test_other_pre_training_methods_join_the_study_once_whole_and_get_their_own_
     assert (
         mae.verdict == "agrees" and mae.paper == "+82 %" and mae.chapter == "07_offline_finetuning"
     )
+    assert mae.twin.endswith(", 3 vs 2 seeds")  # each side's seeds where they differ
+    # one whole seed of a method: its spread over seeds is unknown, however far apart the IQMs
+    one = findings.with_method_runs(study, {(g, "MAE"): runs([1], g) for g in GAMES})
+    twin = findings.twin_transfer(one, REFERENCES, versus=(findings.SCRATCH, "MAE"))
+    rows = {r.claim: r for r in findings.transfer_findings(None, None, twin_offline=twin)}
+    mae = rows["Offline fine-tuning: Scaled QL's pre-trained encoder above MAE"]
+    assert mae.verdict == "cannot tell" and mae.twin.endswith(", 3 vs 1 seed")
     assert rows[
         "Offline fine-tuning: Scaled QL's pre-trained encoder above DT (pre-trained)"
     ].twin == (findings.NOT_RUN)
