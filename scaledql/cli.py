@@ -573,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:  # bad input: one clear line, no traceback
         print(f"scaledql: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`scaledql runs | head`): not an error
+        # what is still buffered has nowhere to go; without this, exiting flushes it and fails again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

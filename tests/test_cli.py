@@ -1,6 +1,7 @@
 """The `scaledql` command: benchmarks print figures, bad input gives one clear line."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -44,6 +45,20 @@ def test_bad_preset_and_setting_exit_2_with_the_valid_names():
         text=True,
     )
     assert result.returncode == 2 and "network.width" in result.stderr
+
+
+def test_a_listing_piped_into_a_reader_that_stopped_ends_quietly():
+    # `scaledql runs | head -1`, made certain: the reader's end is closed before any output
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    lister = subprocess.run(
+        [sys.executable, "-m", "scaledql.cli", "runs", "--preset", "twin"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write_end)
+    assert lister.returncode == 0 and lister.stderr == ""
 
 
 @pytest.mark.parametrize(
