@@ -142,15 +142,16 @@ def identical_play_games(by_group: dict[str, list[dict]]) -> list[str]:
     so identical returns mean the same greedy play from different data (groups: datasets) or
     different settings (groups: ablation variants): a policy that has not yet learned from what
     differs (in practice, one action whatever the state). by_group: {group: [record of each
-    seed, in the same seed order]}."""
+    seed, in the same seed order]}; a group with fewer seeds (a study still running) is
+    compared on the seeds it has."""
     runs = list(by_group.values())
     games = runs[0][0]["scores"]
+    seeds = min(len(r) for r in runs)
     return [
         game
         for game in games
         if all(
-            len({tuple(r[i]["scores"][game]["returns"]) for r in runs}) == 1
-            for i in range(len(runs[0]))
+            len({tuple(r[i]["scores"][game]["returns"]) for r in runs}) == 1 for i in range(seeds)
         )
     ]
 

@@ -58,6 +58,22 @@ def study_status(configs_by_key: dict, preset: str) -> str:
     return "\n".join(lines)  # short lines: a chapter shows the text as code, unwrapped
 
 
+def methods_status(starts: dict, runs: dict[tuple[str, str], list], preset: str) -> str:
+    """`study_status` of each pre-training method of a study of its own, method by method, as
+    the chapter reads each once it has a whole seed. starts: {(game, method) or method:
+    [pre-training run of each seed]}; runs: {(game, method): [run from it, each seed]}."""
+
+    def method_of(key) -> str:
+        return key[-1] if isinstance(key, tuple) else key
+
+    blocks = []
+    for method in dict.fromkeys(method for _, method in runs):
+        study = {("pre-training", k): c for k, c in starts.items() if method_of(k) == method}
+        study |= {k: c for k, c in runs.items() if k[1] == method}
+        blocks.append(f"{method}: {study_status(study, preset)}")
+    return "\n".join(blocks)
+
+
 def interval(estimate: tuple[float, float, float], unit: str = "", signed: bool = False) -> str:
     """A (point, low, high) fraction as percentages: `12.3 [10.1, 14.0]`, with `unit` (e.g. " %")
     after the point and signs when `signed`. An interval of no width (one seed, or one value a

@@ -343,3 +343,25 @@ def test_study_status_counts_recorded_runs_and_whole_seeds(tmp_path, monkeypatch
     assert report.study_status(study, "smoke") == (
         "6 of 6 runs recorded at preset smoke\n3 of the 3 planned seeds whole"
     )
+
+
+def test_each_pre_training_method_reports_its_own_runs_and_whole_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
+    starts, runs = experiments.twin_pretraining_methods("twin-smoke")
+    games = {game for game, _ in runs}
+    seeds = len(runs[next(iter(runs))])
+    # MAE's seed 0 whole: its pre-training and fine-tuning on every held-out game
+    for game in games:
+        for config in (starts[(game, "MAE")][0], runs[(game, "MAE")][0]):
+            records.write_record({}, records.record_path(config))
+    blocks = report.methods_status(starts, runs, "twin-smoke").split("\n")
+    planned = 2 * len(games) * seeds  # a pre-training and a fine-tuning run a game and seed
+    mae = blocks.index(f"MAE: {2 * len(games)} of {planned} runs recorded at preset twin-smoke")
+    assert blocks[mae + 1] == f"1 of the {seeds} planned seeds whole; the sections below read those"
+    bc = blocks.index(f"BC (pre-trained): 0 of {planned} runs recorded at preset twin-smoke")
+    assert blocks[bc + 1] == "No seed is whole yet: the sections below wait for one"
+    # chapter 8's pre-training runs are keyed by method alone
+    online_starts, online_runs = experiments.twin_online_pretraining_methods("twin-smoke")
+    text = report.methods_status(online_starts, online_runs, "twin-smoke")
+    online_planned = sum(map(len, online_starts.values())) + sum(map(len, online_runs.values()))
+    assert text.startswith(f"MAE: 0 of {online_planned} runs recorded")

@@ -209,6 +209,9 @@ def test_games_played_identically_on_different_data_are_named():
     near = [record(config, {"a": 1.0, "b": 2.0}, {}) for _ in range(2)]
     near[1]["scores"]["b"]["returns"][0] += 1  # seed 1 played game b differently
     assert findings.identical_play_games({"sub": sub, "near": near}) == ["a"]
+    # a study with one whole seed so far is compared on that seed alone
+    assert findings.identical_play_games({"sub": sub, "near": near[:1]}) == ["a", "b"]
+    assert findings.identical_play_games({"sub": near[:1], "near": sub}) == ["a", "b"]
 
 
 def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
