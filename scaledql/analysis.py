@@ -67,7 +67,8 @@ def seed_comparison(x: np.ndarray, y: np.ndarray, seed: int = 0, reference: bool
     x: (runs_x, games), y: (runs_y, games) normalised scores. Returns {"x", "y": {metric:
     (point, low, high)} (IQM, median, mean with 95 % stratified-bootstrap intervals),
     "improvement": (point, low, high) of the probability that X beats Y on a game, "verdict":
-    `compare` of the two IQMs, "runs": (runs_x, runs_y)}. With one run of a method the
+    `compare` of the two IQMs, "runs": the seeds of each side that has seeds, (runs_x, runs_y),
+    or (runs_x,) against a reference}. With one run of a method the
     bootstrap over runs has nothing to resample, so its intervals have no width and the
     verdict is "level": one seed cannot tell a difference from noise. reference: Y is one
     fixed point per game (the behaviour data), not a method's seeds, so only X needs two.
@@ -77,7 +78,7 @@ def seed_comparison(x: np.ndarray, y: np.ndarray, seed: int = 0, reference: bool
     verdict = compare(estimates["x"]["IQM"], estimates["y"]["IQM"]) if fewest > 1 else "level"
     return {
         **estimates,
-        "runs": (len(x), len(y)),
+        "runs": (len(x),) if reference else (len(x), len(y)),
         "improvement": scores.probability_of_improvement(x, y, seed=seed),
         "verdict": verdict,
     }

@@ -156,6 +156,19 @@ def identical_play_games(by_group: dict[str, list[dict]]) -> list[str]:
     ]
 
 
+def games_played_alike(
+    study: dict[str, dict[str, list[dict]]], variant: str, other: str
+) -> list[str]:
+    """The games of a fine-tuning study ({game: {variant: [record of each seed]}}, one game a
+    record) in which `variant` and `other` played exactly the same episodes, seed by seed
+    (`identical_play_games`)."""
+    return [
+        game
+        for game, runs in study.items()
+        if identical_play_games({v: runs[v] for v in (variant, other)})
+    ]
+
+
 def late_rise(runs: list[dict], key: str = "q_data") -> float:
     """How much `key` of the learning curves still rose over the second half of training: the
     mean over runs of (last value - value at the middle row) / |last value|. Near 0 for a
@@ -168,15 +181,14 @@ def late_rise(runs: list[dict], key: str = "q_data") -> float:
     return float(np.mean(rises))
 
 
-def _twin_text(comparison: dict, reference: bool = False) -> str:
+def _twin_text(comparison: dict) -> str:
     """A twin comparison's cell: both IQMs, P(better) and the seeds behind it, each side's
-    where they differ. reference: the other side is a point per game (the behaviour data),
-    not seeds."""
+    where they differ (a reference, such as the behaviour data, has none)."""
     x, y = comparison["x"]["IQM"], comparison["y"]["IQM"]
-    x_seeds, y_seeds = comparison["runs"]
+    x_seeds, *y_seeds = comparison["runs"]
     seeds = f"{x_seeds} seed{'s' if x_seeds > 1 else ''}"
-    if not reference and y_seeds != x_seeds:
-        seeds = f"{x_seeds} vs {y_seeds} seed{'s' if y_seeds > 1 else ''}"
+    if y_seeds and y_seeds[0] != x_seeds:
+        seeds = f"{x_seeds} vs {y_seeds[0]} seed{'s' if y_seeds[0] > 1 else ''}"
     return (
         f"IQM {report.interval(x)} vs {report.interval(y)} %, "
         f"P(better) {comparison['improvement'][0]:.2f}, {seeds}"
@@ -199,16 +211,15 @@ def multi_game_findings(twin: dict[str, dict[str, dict]] | None, ale: dict | Non
             claim = experiments.MULTI_GAME_CLAIMS_BY_DATA[dataset][versus]
             comparison = None if twin is None else twin[dataset].get(versus)
             ale_row = ale is not None and dataset == experiments.MULTI_GAME_DATA and versus in ale
-            reference = versus == "behaviour data"
             other = "its data" if versus == "behaviour data" else versus
             rows.append(
                 Finding(
                     claim=f"Scaled QL above {other}, {dataset}",
                     chapter="04_multi_game",
                     paper=_paper_text(claim),
-                    twin=NOT_RUN if comparison is None else _twin_text(comparison, reference),
+                    twin=NOT_RUN if comparison is None else _twin_text(comparison),
                     ale=_ale_text(ale[versus], claim) if ale_row else "",
-                    verdict=_verdict(comparison, claim, reference),
+                    verdict=_verdict(comparison, claim),
                 )
             )
     return rows
@@ -223,12 +234,10 @@ def _paper_text(claim: experiments.PaperClaim) -> str:
     return claim.verdict
 
 
-def _verdict(
-    comparison: dict | None, claim: experiments.PaperClaim, reference: bool = False
-) -> str:
+def _verdict(comparison: dict | None, claim: experiments.PaperClaim) -> str:
     # one seed on either side says nothing of the spread over seeds, even where the paper
-    # claims only "level"; a reference (the behaviour data) has no seeds to spread
-    if comparison is None or min(comparison["runs"][: 1 if reference else 2]) < 2:
+    # claims only "level" (a reference, such as the behaviour data, has no seeds in "runs")
+    if comparison is None or min(comparison["runs"]) < 2:
         return VERDICT_WORDS["within noise"]
     return VERDICT_WORDS[analysis.agreement(comparison["verdict"], claim.verdict)]
 

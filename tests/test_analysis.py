@@ -216,5 +216,6 @@ def test_a_seed_comparison_needs_two_seeds_on_each_side_unless_the_other_is_a_re
     # one seed of a method: its spread over seeds is unknown, so the gap decides nothing
     assert analysis.seed_comparison(x, one)["verdict"] == "level"
     # a reference (a point per game, as the behaviour data) has no seeds to spread
-    assert analysis.seed_comparison(x, one, reference=True)["verdict"] == "above"
+    against = analysis.seed_comparison(x, one, reference=True)
+    assert against["verdict"] == "above" and against["runs"] == (3,)
     assert analysis.seed_comparison(x[:1], one, reference=True)["verdict"] == "level"

@@ -212,6 +212,15 @@ def test_games_played_identically_on_different_data_are_named():
     # a study with one whole seed so far is compared on that seed alone
     assert findings.identical_play_games({"sub": sub, "near": near[:1]}) == ["a", "b"]
     assert findings.identical_play_games({"sub": near[:1], "near": sub}) == ["a", "b"]
+    # a fine-tuning study, one game a record: game b's seed 1 of "tuned" played otherwise
+    study = {
+        "a": {"tuned": [record(config, {"a": 1.0}, {}) for _ in range(2)]},
+        "b": {"tuned": [record(config, {"b": 2.0}, {}) for _ in range(2)]},
+    }
+    for game in study:
+        study[game]["scratch"] = [record(config, {game: 1.0 + (game == "b")}, {})] * 2
+    study["b"]["tuned"][1]["scores"]["b"]["returns"][0] += 1
+    assert findings.games_played_alike(study, "tuned", "scratch") == ["a"]
 
 
 def test_twin_ablations_share_the_multi_game_seeds_and_give_known_verdicts():
