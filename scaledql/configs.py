@@ -521,9 +521,10 @@ def gpu() -> Config:
 
     The five ablation games, a full-width ResNet-34 (25.8M parameters) in bfloat16, batch 256,
     200k gradient steps on data collected here. Each step costs 1.03 TFLOP (XLA's count), so
-    200k steps are 2e17 FLOP: under an hour at 100 TFLOP/s achieved. An estimate until a run
-    record on a GPU says otherwise. With `loss.kind=dt` it trains a Decision Transformer of
-    Lee et al.'s DT-40M size (d_model 768, 6 layers, 12 heads) instead.
+    200k steps are 2e17 FLOP. Its update measured on one H200 (`scaledql bench update`, JAX
+    0.11.2, 2026-12-04): 108 steps/s, about 111 TFLOP/s, so 31 minutes of gradient steps; data
+    and evaluation come on top, no run record yet. With `loss.kind=dt` it trains a Decision
+    Transformer of Lee et al.'s DT-40M size (d_model 768, 6 layers, 12 heads) instead.
     """
     return Config(
         name="gpu",
@@ -631,12 +632,15 @@ def twin_gpu() -> Config:
     batch 256, 100k gradient steps on the same data as `twin`, 200 evaluation episodes a game.
     For the twin's scaling and transfer runs at sizes a CPU cannot train. Each step costs 216
     GFLOP (XLA's count), so 100k steps are 2.2e16 FLOP: about 4 minutes at 100 TFLOP/s
-    achieved, well under an hour; an estimate until a run record on a GPU says otherwise.
-    With `loss.kind=dt` (d_model 512, 6 layers: 19.3M parameters, 830 GFLOP a step) measured on
-    one H200 (record data/results/twin-gpu/d557243a49b4.json, its first 40k steps): 125-127
-    steps/s, so about 13 minutes for 100k steps and 1.5 minutes of evaluation. Mean returns
-    against the data's: Asterix 2.8 (7.8), Breakout 2.7 (2.8), Freeway 43.6 (42.3), Seaquest
-    0.7 (0.9), Space Invaders 20.2 (20.0).
+    achieved. Its update measured on one H200 (`scaledql bench update`, JAX 0.11.2): 161 steps/s,
+    so about 10 minutes of gradient steps, with XLA's Triton GEMM fusion switched off
+    (XLA_FLAGS=--xla_gpu_enable_triton_gemm=false): with it on, XLA's GPU compiler aborted on
+    the grid convolutions' matmuls (triton_tiling_propagation.cc: "9 vs. 5"). With
+    `loss.kind=dt` (d_model 512, 6 layers: 19.3M parameters, 830 GFLOP a step) measured on one
+    H200 (record data/results/twin-gpu/d557243a49b4.json, its first 40k steps): 125-127 steps/s,
+    so about 13 minutes for 100k steps and 1.5 minutes of evaluation. Mean returns against the
+    data's: Asterix 2.8 (7.8), Breakout 2.7 (2.8), Freeway 43.6 (42.3), Seaquest 0.7 (0.9),
+    Space Invaders 20.2 (20.0).
     """
     return Config(
         name="twin-gpu",
