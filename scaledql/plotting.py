@@ -108,9 +108,11 @@ def seed_bars(
     games = list(next(iter(values.values())))
     palette = colours([*series, *markers])
     rows = -(-len(games) // columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(2.1 * columns, 2.6 * rows + 0.6), squeeze=False
-    )
+    legend_columns = 3
+    # Inches under the panels for the legend, so that a long one never covers the axes.
+    legend_height = 0.1 + 0.22 * -(-(len(series) + len(markers)) // legend_columns)
+    height = 2.6 * rows + legend_height
+    figure, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, height), squeeze=False)
     for ax in axes.flat[len(games) :]:
         ax.axis("off")
     for ax, game in zip(axes.flat, games, strict=False):
@@ -129,9 +131,14 @@ def seed_bars(
     handles = [plt.Rectangle((0, 0), 1, 1, color=palette[n], alpha=0.8) for n in series]
     handles += [plt.Line2D([], [], color=palette[n], linestyle="--") for n in markers]
     figure.legend(
-        handles, [*series, *markers], loc="lower center", ncols=3, fontsize="small", frameon=False
+        handles,
+        [*series, *markers],
+        loc="lower center",
+        ncols=legend_columns,
+        fontsize="small",
+        frameon=False,
     )
-    figure.tight_layout(rect=(0, 0.12 if rows == 1 else 0.06, 1, 1))
+    figure.tight_layout(rect=(0, legend_height / height, 1, 1))
     return figure
 
 
