@@ -11,6 +11,7 @@ renders exactly what papermill ran (`execute_notebooks: off`).
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import platform
@@ -22,15 +23,30 @@ from importlib.metadata import version
 
 import jax
 
-from scaledql import configs, experiments, records
+from scaledql import configs, experiments, records, report
 from scaledql.atomic import atomic_file
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXECUTED = pathlib.Path("book") / "_executed"
+REPOSITORY_URL = "https://github.com/scaledql/scaledql"  # as _config.yml's repository.url
 STATISTICS_PAGE = "execution"  # book/_executed/execution.md, written by `write_statistics`
 
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
+
+
+# The first cell of every executed chapter, not shown on its page: where a launch button opened
+# the notebook on Colab, it fetches the repository (the records, the package) and installs the
+# package; Binder builds environment.yml instead, and everywhere else the cell does nothing.
+HOSTED_SETUP = f"""\
+import sys
+
+if "google.colab" in sys.modules:  # opened from the book's Colab button
+    !git clone -q --depth 1 {REPOSITORY_URL} /content/scaledql
+    %pip install -q -e /content/scaledql
+    sys.path.insert(0, "/content/scaledql")
+    %cd /content/scaledql/book"""
+HIDDEN = {"tags": ["remove-cell"]}
 
 
 class ChapterFailed(RuntimeError):
@@ -53,7 +69,7 @@ def chapter_names(root: pathlib.Path = REPO_ROOT) -> list[str]:
     names = [pathlib.PurePosixPath(f) for f in [toc["root"], *files(toc)]]
     return [
         n.name for n in names if n.parent == pathlib.PurePosixPath(EXECUTED.as_posix())
-        and n.name != STATISTICS_PAGE
+        and n.name not in (STATISTICS_PAGE, report.RUNS_PAGE)
     ]  # fmt: skip
 
 
@@ -73,13 +89,18 @@ def execute_chapter(name: str, parameters: dict, root: pathlib.Path = REPO_ROOT)
     out_dir = root / EXECUTED
     out_dir.mkdir(parents=True, exist_ok=True)
     converted = out_dir / f"{name}.source.ipynb"
+    notebook = jupytext.read(source)
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(HOSTED_SETUP, metadata=HIDDEN))
     with atomic_file(converted, "w") as f:
-        nbformat.write(jupytext.read(source), f)
+        nbformat.write(notebook, f)
     output = out_dir / f"{name}.ipynb"
     running = out_dir / f"{name}.failed.ipynb"  # renamed to `output` once it succeeds
+    provenance = out_dir / f"{name}.{report.RUNS_PAGE}.json"  # the chapter's captions fill it
     output.unlink(missing_ok=True)
+    provenance.unlink(missing_ok=True)
     # Inline figures vanish when the kernel inherits a non-interactive backend (toolchain trap 1).
     os.environ.pop("MPLBACKEND", None)
+    os.environ[report.PROVENANCE_ENV] = str(provenance)
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -98,6 +119,7 @@ def execute_chapter(name: str, parameters: dict, root: pathlib.Path = REPO_ROOT)
         ) from None
     finally:
         converted.unlink(missing_ok=True)
+        os.environ.pop(report.PROVENANCE_ENV)
     with open(running) as f:
         executed = nbformat.read(f, as_version=4)
     merge_injected_parameters(executed)
@@ -127,7 +149,11 @@ def merge_injected_parameters(notebook) -> None:
         name, sep, rest = line.partition(" = ")
         if sep and name in values:
             comment = rest[rest.index("  #") :] if "  #" in rest else ""
-            line = f"{name} = {values.pop(name)}{comment}"
+            value = values.pop(name)
+            line = f"{name} = {value}{comment}"
+            if len(line) > PAGE_WIDTH and comment:  # a longer value: its comment goes above
+                lines.append(comment.strip())
+                line = f"{name} = {value}"
         lines.append(line)
     lines += [f"{name} = {value}" for name, value in values.items()]  # injected, not declared
     tagged[0].source = "\n".join(lines)
@@ -160,6 +186,93 @@ def write_statistics(rows: list[dict], parameters: dict, root: pathlib.Path = RE
     ]
     with atomic_file(root / EXECUTED / f"{STATISTICS_PAGE}.md", "w") as f:
         f.write("\n".join(lines))
+
+
+def write_runs_page(root: pathlib.Path = REPO_ROOT) -> None:
+    """The "Runs behind this book" page: per chapter and figure, every record its caption
+    registered (`report.caption`), with its label, seed, record and command."""
+    lines = [
+        "# Runs behind this book",
+        "",
+        "Every figure and table of results in this book is drawn from run records: JSON files",
+        "under `data/results/PRESET/HASH.json`, each holding one training run's configuration,",
+        "data, scores, learning curve and provenance, named by the hash of its configuration.",
+        "A caption says which study, preset, seeds and how many records it reads; this page",
+        "lists them, chapter by chapter and figure by figure, with the command that trains each",
+        "again. `scaledql runs --preset PRESET` lists every run of a preset with its state.",
+        "",
+    ]
+    for name in chapter_names(root):
+        path = root / EXECUTED / f"{name}.{report.RUNS_PAGE}.json"
+        if not path.exists():
+            continue
+        title = next(
+            line[2:] for line in (root / "book" / f"{name}.md").read_text().splitlines()
+            if line.startswith("# ")
+        )  # fmt: skip
+        lines += [f"## {title}", ""]
+        shown: dict[tuple, str] = {}
+        for number, figure in enumerate(json.loads(path.read_text()), 1):
+            lines += [f"({figure['label']})=", f"### Figure {number}", ""]
+            lines += [f"*{figure['caption']}*", ""]
+            rows = tuple((r["label"], r["seed"], r["record"]) for r in figure["rows"])
+            if rows in shown:
+                lines += [f"The same records as {shown[rows]}.", ""]
+                continue
+            shown[rows] = f"figure {number}"
+            study = (
+                figure["study"][:1].upper() + figure["study"][1:] + ": " if figure["study"] else ""
+            )
+            lines += [f"{study}{len(rows)} record{'s' if len(rows) > 1 else ''}.", ""]
+            lines += ["| label | seed | record | command |", "| --- | ---: | --- | --- |"]
+            lines += [
+                f"| {r['label']} | {r['seed']} | `{r['record']}` | `{r['command']}` |"
+                for r in figure["rows"]
+            ]
+            lines.append("")
+    with atomic_file(root / EXECUTED / f"{report.RUNS_PAGE}.md", "w") as f:
+        f.write("\n".join(lines))
+
+
+# How wide a line may be before it runs off the page's column: printed output and the code a
+# reader sees without unfolding it.
+PAGE_WIDTH = report.PAGE_WIDTH
+# Folded code (`hide-input`) may use the package's own line length: it wraps when unfolded.
+FOLDED_CODE_WIDTH = 100
+TRUNCATED_CELL = re.compile(r"<td>[^<]*(\.\.\.|…)</td>")
+
+
+def read_notebook(path: pathlib.Path):
+    import nbformat  # the `book` extra, as in `chapter_names`
+
+    with open(path) as f:
+        return nbformat.read(f, as_version=4)
+
+
+def overflowing(notebook) -> list[str]:
+    """What in an executed chapter would run off its page: code lines wider than the column
+    (`PAGE_WIDTH`; folded code `FOLDED_CODE_WIDTH`), printed lines wider than the column, and
+    table cells that pandas cut short with "...". Each item quotes the line."""
+    found = []
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code" or "remove-cell" in tags:
+            continue
+        if "remove-input" not in tags:
+            width = FOLDED_CODE_WIDTH if "hide-input" in tags else PAGE_WIDTH
+            found += [f"code: {line}" for line in cell.source.splitlines() if len(line) > width]
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            stdout = output.get("output_type") == "stream" and output.get("name") == "stdout"
+            text = output.get("text", "") if stdout else ""  # stderr is not shown on the page
+            if "text/plain" in data and not {"text/html", "text/markdown", "image/png"} & set(data):
+                text = data["text/plain"]
+            found += [f"output: {line}" for line in text.splitlines() if len(line) > PAGE_WIDTH]
+            found += [
+                f"table cell: {m.group(0)}"
+                for m in TRUNCATED_CELL.finditer(data.get("text/html", ""))
+            ]
+    return found
 
 
 def build_html(root: pathlib.Path = REPO_ROOT) -> None:
@@ -213,8 +326,12 @@ def run(
         print(f"[{i}/{len(names)}] {name}: executing at preset {preset}", flush=True)
         seconds = execute_chapter(name, parameters, root)
         print(f"[{i}/{len(names)}] {name}: done in {seconds:.1f} s", flush=True)
+        wide = overflowing(read_notebook(root / EXECUTED / f"{name}.ipynb"))
+        if wide:
+            print(f"  {len(wide)} lines would run off the page:", *wide[:5], sep="\n    ")
         rows.append({"chapter": name, "seconds": seconds})
     write_statistics(rows, parameters, root)
+    write_runs_page(root)
     if build:
         build_html(root)
     return rows

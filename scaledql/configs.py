@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import hashlib
 import inspect
 import json
@@ -725,10 +726,7 @@ def override(config: Config, settings: Iterable[str]) -> Config:
         key, sep, text = setting.partition("=")
         key = key.strip()
         if not sep or key not in setting_names(config):
-            raise ValueError(
-                f"unknown setting {setting!r}; use key=value with one of: "
-                + ", ".join(setting_names(config))
-            )
+            raise ValueError(_unknown_setting(setting, key if sep else "", setting_names(config)))
         section, _, field = key.rpartition(".")
         owner = type(getattr(config, section)) if section else Config
         value = _parse(text.strip(), typing.get_type_hints(owner)[field], key)
@@ -736,12 +734,43 @@ def override(config: Config, settings: Iterable[str]) -> Config:
             changes.setdefault(section, {})[field] = value
         else:
             changes[field] = value
+    if "games" in changes:
+        _check_same_family(config, changes["games"])
     sections = {
         name: dataclasses.replace(getattr(config, name), **value)
         for name, value in changes.items()
         if isinstance(value, dict)
     }
     return dataclasses.replace(config, **{**changes, **sections})
+
+
+def _unknown_setting(setting: str, key: str, names: list[str]) -> str:
+    """The error for a setting that is not `key=value` with a known key: the closest keys when
+    it looks misspelled, else how to list them all."""
+    if not key:
+        return f"{setting!r} is not key=value, e.g. train.num_steps=1000 (`scaledql settings`)"
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if close:
+        return f"unknown setting {key!r}; did you mean {' or '.join(close)}?"
+    return f"unknown setting {key!r}; `scaledql settings` lists every key with its meaning"
+
+
+def _check_same_family(config: Config, games: tuple[str, ...]) -> None:
+    """A preset is made for one game family (its network stem, data and evaluation): refuses
+    `games` of the other family before anything is collected or trained."""
+    for game in games:
+        envs.check_game(game)
+    wanted, own = envs.check_family(games), envs.check_family(config.games)
+    if wanted != own:
+        presets = [
+            name for name, make in PRESETS.items() if envs.check_family(make().games) == wanted
+        ]
+        names = {"ale": "Atari (ALE)", "minatar": "MinAtar twin"}
+        raise ValueError(
+            f"games={','.join(games)} names {names[wanted]} games, but preset {config.name!r} is "
+            f"made for {names[own]} games ({', '.join(config.games)}); use one of the presets "
+            f"{', '.join(presets)} for them"
+        )
 
 
 def setting_value(config: Config, key: str):

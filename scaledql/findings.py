@@ -507,7 +507,7 @@ def transfer_findings(
         cell = ""
         if ale is not None:
             answer, ours = transfer_verdict(*ale, seed=seed)
-            cell = _ale_cell(f"helped? {answer.lower()}", ours, claim)
+            cell = _ale_cell(f"helped? {answer.lower()} (one run each)", ours, claim)
         comparison = None if twin is None else twin.get(versus)
         rows.append(
             Finding(

@@ -12,6 +12,7 @@ import matplotlib.colors
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
+import pandas as pd
 import seaborn as sns
 
 PALETTE = sns.color_palette("colorblind")
@@ -19,9 +20,11 @@ PAPER_MARKER = {"marker": "D", "s": 60, "facecolors": "none", "linewidths": 1.5,
 
 
 def style() -> None:
-    """The book's matplotlib style; chapters call it once."""
+    """The book's matplotlib style, and its tables' (no cell cut short with "..."; the page's
+    style sheet wraps long cells instead); chapters call it once."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "axes.titlesize": "medium"})
+    pd.set_option("display.max_colwidth", None)
 
 
 def colours(names) -> dict[str, tuple]:
@@ -51,18 +54,25 @@ def frame_strip(frames: np.ndarray, titles: list[str]):
 
 def grid_strip(grids: list[np.ndarray], titles: list[str], columns: int = 4):
     """grids: (10, 10, K) object grids, one panel each, `columns` a row; a cell takes the
-    colour of its highest active channel (black when empty), as MinAtar draws its games."""
+    colour of its highest active channel, as MinAtar draws its games, on a white board with
+    faint cell lines (an empty cell is white, so the objects stand out on a printed page)."""
     rows = -(-len(grids) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.5 * columns, 2.8 * rows), squeeze=False)
     for ax in axes.flat[len(grids) :]:
         ax.axis("off")
+    channels = max(np.asarray(g).shape[-1] for g in grids)
+    palette = [(1, 1, 1), *sns.color_palette("tab10", channels)]
     for ax, grid, title in zip(axes.flat[: len(grids)], grids, titles, strict=True):
         grid = np.asarray(grid)
         layer = np.where(grid.any(-1), grid.shape[-1] - np.argmax(grid[..., ::-1], -1), 0)
-        cmap = matplotlib.colors.ListedColormap([(0, 0, 0), *sns.color_palette("cubehelix", 10)])
-        ax.imshow(layer, cmap=cmap, vmin=0, vmax=10, interpolation="none")
-        ax.set_title(title, fontsize="small")
-        ax.axis("off")
+        cmap = matplotlib.colors.ListedColormap(palette)
+        ax.imshow(layer, cmap=cmap, vmin=0, vmax=channels, interpolation="none")
+        ax.set_xticks(np.arange(-0.5, grid.shape[1]), minor=True)
+        ax.set_yticks(np.arange(-0.5, grid.shape[0]), minor=True)
+        ax.grid(which="major", visible=False)
+        ax.grid(which="minor", color="0.85", linewidth=0.5)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        ax.set_title(title, fontsize="medium")
     figure.tight_layout()
     return figure
 
@@ -211,6 +221,9 @@ def scaling_curves(
         ax.plot(params, point, "o-", color=palette[family], label=family, linewidth=2)
         ax.fill_between(params, low, high, color=palette[family], alpha=0.15)
     ax.set_xscale("log")
+    sizes = sorted({p for points in curves.values() for p, *_ in points})
+    if sizes[-1] < 10 * sizes[0]:  # within a decade a log axis may show no tick: mark the sizes
+        ax.set_xticks(sizes)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)
@@ -223,7 +236,7 @@ def scaling_curves(
 def _count_label(value: float, _position=None) -> str:
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if value >= scale:
-            return f"{value / scale:g}{suffix}"
+            return f"{value / scale:.3g}{suffix}"
     return f"{value:g}"
 
 
@@ -246,26 +259,37 @@ def learning_curves(curves: dict[str, list[dict]], keys: tuple[str, ...]):
 
 def online_learning_curves(panels: dict[str, dict[str, dict]]):
     """panels[title][label] = `analysis.seed_learning_curve` of an online run's seeds: one
-    panel per game variant, the mean return over the seeds in each stretch of frames, and the
-    range of the seeds' means shaded around it where there are several."""
+    panel per game variant (two a row from four on), the mean return over the seeds in each
+    stretch of frames, and the range of the seeds' means around it where there are several.
+    The ranges are drawn faintly under every line and outlined, so that no method's range
+    hides another's line; the legend sits under the panels, clear of their curves."""
     labels = list(dict.fromkeys(label for runs in panels.values() for label in runs))
     palette = colours(labels)
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.9), squeeze=False)
-    for ax, (title, runs) in zip(axes[0], panels.items(), strict=True):
+    columns = len(panels) if len(panels) <= 3 else 2
+    rows = -(-len(panels) // columns)
+    legend_height = 0.15 + 0.25 * -(-len(labels) // 3)
+    height = 2.7 * rows + legend_height
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    handles = {}
+    for ax, (title, runs) in zip(axes.flat, panels.items(), strict=False):
         for label, curve in runs.items():
             seeds = len(curve["per_seed"])
-            name = f"{label} ({seeds} seeds)" if seeds > 1 else label
-            ax.plot(curve["frames"], curve["mean"], "-o", markersize=2.5, color=palette[label],
-                    label=name)  # fmt: skip
+            (line,) = ax.plot(curve["frames"], curve["mean"], "-o", markersize=2.5,
+                              color=palette[label], zorder=3)  # fmt: skip
+            handles[f"{label} ({seeds} seeds)" if seeds > 1 else label] = line
             if seeds > 1:
-                ax.fill_between(curve["frames"], curve["low"], curve["high"],
-                                color=palette[label], alpha=0.2, linewidth=0)  # fmt: skip
+                band = {"color": palette[label], "alpha": 0.12, "linewidth": 0.6, "zorder": 1}
+                ax.fill_between(curve["frames"], curve["low"], curve["high"], **band)
         ax.set_title(title)
         ax.set_xlabel("frames played")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count_label))
-    axes[0, 0].set_ylabel("episode return")
-    axes[0, 0].legend(fontsize="small")
-    figure.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("episode return")
+    figure.legend(handles.values(), handles.keys(), loc="lower center", ncols=3, fontsize="small",
+                  frameon=False)  # fmt: skip
+    figure.tight_layout(rect=(0, legend_height / height, 1, 1))
     return figure
 
 

@@ -1,5 +1,6 @@
 """The book: chapter sources, the papermill pipeline, and every chapter executed at `smoke`."""
 
+import json
 import pathlib
 import re
 import shutil
@@ -68,6 +69,19 @@ def test_no_score_is_typed_into_a_page_s_prose(name):
     assert not typed, f"{name}: glue {sorted(typed)} % from data/paper/ or a record instead"
 
 
+def test_every_reference_is_cited_and_every_citation_listed():
+    listed = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book/references.bib").read_text(), re.M))
+    pages = [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    cited = {
+        key.strip()
+        for page in pages
+        for keys in re.findall(r"\{cite:[pt]\}`([^`]+)`", page)
+        for key in keys.split(",")
+    }
+    assert cited - listed == set(), "cited, but missing from book/references.bib"
+    assert listed - cited == set(), "listed in book/references.bib, but cited nowhere"
+
+
 def test_no_committed_source_holds_outputs():
     tracked = subprocess.run(
         ["git", "ls-files", "book"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -82,6 +96,7 @@ def toy_book(tmp_path, chapter_source: str) -> pathlib.Path:
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "_config.yml", tmp_path)
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
+    shutil.copytree(ROOT / "book" / "_static", tmp_path / "book" / "_static")
     (tmp_path / "book" / "intro.md").write_text("# Toy book\n")
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n"
@@ -142,6 +157,74 @@ def test_the_injected_parameters_replace_the_defaults_in_one_cell():
     ]
 
 
+def test_an_injected_value_too_wide_for_the_page_moves_its_comment_above():
+    notebook = nbformat.v4.new_notebook()
+    declared = "since = None  # set by `scaledql book`: with fresh, retrain an older record only"
+    notebook.cells = [
+        nbformat.v4.new_code_cell(declared, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            'since = "2026-12-07T18:02:47+00:00"', metadata={"tags": ["injected-parameters"]}
+        ),
+    ]
+    book.merge_injected_parameters(notebook)
+    assert notebook.cells[0].source == (
+        "# set by `scaledql book`: with fresh, retrain an older record only\n"
+        'since = "2026-12-07T18:02:47+00:00"'
+    )
+
+
+def overflowing_notebook(code: str, printed: str, table: str, tags=()) -> list[str]:
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(code, metadata={"tags": list(tags)})
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=printed),
+        nbformat.v4.new_output("stream", name="stderr", text="x" * 200),  # not on the page
+        nbformat.v4.new_output("display_data", data={"text/html": table, "text/plain": "x" * 200}),
+    ]
+    notebook.cells = [cell]
+    return book.overflowing(notebook)
+
+
+def test_lines_that_would_run_off_the_page_are_found():
+    wide, fits = "y = 1  # " + "z" * 70, "y = 1"
+    assert overflowing_notebook(fits, "short\n", "<td>1.0</td>") == []
+    assert overflowing_notebook(wide, "short", "<td>1.0</td>") == [f"code: {wide}"]
+    assert overflowing_notebook(wide, "", "", tags=["hide-input"]) == []  # folded: 100 wide
+    assert overflowing_notebook(wide, "", "", tags=["remove-input"]) == []  # never shown
+    assert overflowing_notebook(fits, "w" * 77, "") == ["output: " + "w" * 77]
+    cut = "<td>initial 20 % of DQN Replay run (10M transition...</td>"
+    assert overflowing_notebook(fits, "", f"<tr>{cut}<td>2</td></tr>") == [f"table cell: {cut}"]
+
+
+def test_no_line_of_a_page_s_code_blocks_runs_off_the_page():
+    wide = []
+    for page in sorted((ROOT / "book").glob("*.md")):
+        fence = None
+        for line in page.read_text().splitlines():
+            if line.startswith("```"):
+                fence = None if fence else line
+            elif fence and not fence.startswith("```{") and len(line) > book.PAGE_WIDTH:
+                wide.append(f"{page.name}: {line}")
+    assert wide == []
+
+
+def test_the_runs_page_lists_each_figure_s_records_once(tmp_path):
+    root = toy_book(tmp_path, "")
+    row = {"label": "BC", "seed": 1, "record": "twin/abc.json", "command": "scaledql train"}
+    figures = [
+        {"label": "runs-toy-1", "caption": "Returns.", "study": "the study", "rows": [row]},
+        {"label": "runs-toy-2", "caption": "Profiles.", "study": "the study", "rows": [row]},
+    ]
+    (root / "book" / "_executed").mkdir()
+    (root / "book" / "_executed" / "toy.runs.json").write_text(json.dumps(figures))
+    book.write_runs_page(root)
+    page = (root / "book" / "_executed" / "runs.md").read_text()
+    assert "## Toy" in page and "(runs-toy-1)=\n### Figure 1\n\n*Returns.*" in page
+    assert "The study: 1 record.\n\n| label | seed | record | command |" in page
+    assert "| BC | 1 | `twin/abc.json` | `scaledql train` |" in page
+    assert "(runs-toy-2)=\n### Figure 2\n\n*Profiles.*\n\nThe same records as figure 1." in page
+
+
 def test_an_unknown_preset_or_chapter_fails_before_executing(tmp_path):
     root = toy_book(tmp_path, "")
     with pytest.raises(ValueError, match="unknown preset 'big'"):
@@ -162,9 +245,14 @@ def test_every_chapter_executes_at_smoke_with_figures_and_the_book_builds(tmp_pa
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_executed"))
     rows = book.run("smoke", fresh=True, root=root)  # builds with -W: any warning fails
     assert [r["chapter"] for r in rows] == [*CHAPTERS[1:], "intro"]  # the intro reads the others'
+    html = root / "_build" / "html" / "book" / "_executed"
     for name in CHAPTERS:
         executed = nbformat.read(root / "book" / "_executed" / f"{name}.ipynb", as_version=4)
+        assert book.overflowing(executed) == [], f"{name} has lines that run off the page"
         outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        page = (html / f"{name}.html").read_text()
+        for caption in re.findall(r"<em>(.*?)</em>", page, re.S):
+            assert len(re.findall(r"\b[0-9a-f]{12}\b", caption)) <= 3, (name, caption[:200])
         if name == "intro":  # the results-at-a-glance table, made from the chapters' records
             table = [
                 o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})
@@ -178,5 +266,13 @@ def test_every_chapter_executes_at_smoke_with_figures_and_the_book_builds(tmp_pa
         images = [o for o in outputs if "image/png" in o.get("data", {})]
         assert images, f"{name} executed without a single figure"
         assert (root / "_build" / "html" / "book" / "_executed" / f"{name}.html").exists()
+    # every figure's records, listed on the runs page that the captions link to
+    assert (html / "runs.html").exists()
+    runs = (root / "book" / "_executed" / "runs.md").read_text()
+    assert "| `scaledql train --preset smoke" in runs and "`twin-smoke/" in runs
+    # the equations render without a network: MathJax is served with the book
+    method = (html / "03_method.html").read_text()
+    assert re.search(r'src="[./]*_static/mathjax/tex-chtml.js"', method)
+    assert (root / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").exists()
     made = {p.parent.name for p in (tmp_path / "results").glob("*/*.json")}
     assert made == {"smoke", "twin-smoke"}

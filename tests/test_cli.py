@@ -76,6 +76,13 @@ def test_process_flags_are_checked_before_joining(flags, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_train_refuses_a_game_of_the_other_family_before_collecting(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["train", "--preset", "twin", "--set", "games=Pong"]) == 2
+    assert "made for MinAtar twin games" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # nothing collected
+
+
 def test_collect_then_stats(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "Pong" / "1" / "replay_logs"

@@ -1,6 +1,7 @@
 """Presets and overrides: the paper's settings, clear errors, replace and hashing."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -39,10 +40,27 @@ def test_unknown_preset_lists_valid_ones():
         configs.preset("large")
 
 
-def test_unknown_setting_lists_valid_ones():
-    with pytest.raises(ValueError, match="network.width") as error:
+def test_misspelled_setting_suggests_the_closest_keys():
+    with pytest.raises(ValueError, match=r"did you mean train\.num_steps\b") as error:
+        configs.override(configs.preset("twin"), ["train.num_step=5"])
+    assert "eval.episodes" not in str(error.value)  # the closest keys, not all 67
+    with pytest.raises(ValueError, match="network.width"):
         configs.override(configs.preset("smoke"), ["network.widht=2"])
-    assert "train.batch_size" in str(error.value)
+    with pytest.raises(ValueError, match="scaledql settings"):
+        configs.override(configs.preset("smoke"), ["colour=blue"])
+    with pytest.raises(ValueError, match="not key=value"):
+        configs.override(configs.preset("smoke"), ["train.num_steps"])
+
+
+@pytest.mark.parametrize(
+    ("preset", "games", "named"),
+    [("twin", "Pong", "Atari (ALE)"), ("cpu", "minatar/Breakout", "MinAtar twin")],
+)
+def test_a_game_of_the_other_family_is_refused_naming_both(preset, games, named):
+    with pytest.raises(ValueError, match=re.escape(f"names {named} games")) as error:
+        configs.override(configs.preset(preset), [f"games={games}"])
+    fix = "twin-smoke, twin, twin-gpu" if named == "MinAtar twin" else "smoke, cpu, gpu, paper"
+    assert f"preset {preset!r}" in str(error.value) and fix in str(error.value)
 
 
 def test_unknown_game_and_bad_values_name_the_fix():

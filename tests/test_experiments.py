@@ -2,6 +2,7 @@
 helpers the chapters use."""
 
 import csv
+import json
 import pathlib
 
 import pytest
@@ -150,14 +151,43 @@ def test_run_or_load_retrains_only_when_fresh_asks(tmp_path, monkeypatch):
     assert len(trained) == 2
 
 
-def test_caption_names_preset_seeds_games_and_records():
-    text = report.caption("Returns.", [record({"Pong": [0.0]}), record({"Pong": [1.0]}, seed=1)])
-    assert text.startswith("Returns. Preset `cpu` (reduced scale (cpu)); seeds 0, 1; games: Pong.")
-    assert text.endswith("Run records (.json) in data/results/cpu/: abc.")
-    twin = {**record({"minatar/Breakout": [0.0]}), "config_hash": "def"}
-    twin["config"] = {**twin["config"], "name": "twin"}
-    both = report.caption("Returns.", [record({"Pong": [0.0]}), twin, twin])
-    assert both.endswith("in data/results/cpu/: abc; data/results/twin/: def.")
+def test_caption_names_study_preset_seeds_games_and_at_most_three_records(monkeypatch):
+    monkeypatch.delenv(report.PROVENANCE_ENV, raising=False)
+    two = [record({"Pong": [0.0]}), record({"Pong": [1.0]}, seed=1)]
+    text = report.caption("Returns.", two, "the multi-game study")
+    assert text == (
+        "Returns. The multi-game study: preset `cpu` (reduced scale (cpu)); seeds 0, 1; "
+        "games: Pong. Run records `cpu/abc.json`, `cpu/abc.json`, `scaledql runs --preset cpu` "
+        "lists them with their commands."
+    )
+    many = [{**record({"minatar/Breakout": [0.0]}, seed=s), "config_hash": f"{s:012x}"}
+            for s in range(5)]  # fmt: skip
+    for r in many:
+        r["config"] = {**r["config"], "name": "twin"}
+    text = report.caption("Returns.", many)
+    assert "Preset `twin`" in text and "seeds 0-4; games: Breakout. 5 run records," in text
+    assert not any(r["config_hash"] in text for r in many)
+
+
+def test_a_caption_registers_its_records_for_the_runs_page(tmp_path, monkeypatch):
+    monkeypatch.setenv(report.PROVENANCE_ENV, str(tmp_path / "04_multi_game.runs.json"))
+    scaled = {**record({"Pong": [0.0]}), "config_hash": "aaa"}
+    scaled["provenance"] = {**scaled["provenance"], "command": "scaledql train --preset cpu"}
+    bc = {**scaled, "config_hash": "bbb"}
+    bc["provenance"] = {"command": "scaledql train --preset cpu --set loss.kind=bc --set seed=1"}
+    first = report.caption("Returns. More.", {"Scaled QL": scaled, "BC": [bc]}, "a study")
+    second = report.caption("Profiles.", [bc])
+    assert "{ref}`Runs behind this book <runs-04_multi_game-1>`" in first
+    assert "<runs-04_multi_game-2>" in second
+    figures = json.loads((tmp_path / "04_multi_game.runs.json").read_text())
+    assert [f["caption"] for f in figures] == ["Returns. More.", "Profiles."]
+    assert figures[0]["rows"] == [
+        {"label": "Scaled QL", "seed": 0, "record": "cpu/aaa.json",
+         "command": "scaledql train --preset cpu"},
+        {"label": "BC", "seed": 0, "record": "cpu/bbb.json",
+         "command": "scaledql train --preset cpu --set loss.kind=bc --set seed=1"},
+    ]  # fmt: skip
+    assert figures[1]["rows"][0]["label"] == "loss.kind=bc"  # from its command, seed left out
 
 
 def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(

@@ -180,8 +180,8 @@ def test_ale_findings_say_their_own_agreement_beside_the_twins():
     )
     # the other methods run on the twin only
     assert {row.ale for row in [*offline_methods, online_method]} == {""}
-    assert offline.ale == "helped? not measurably: cannot tell"
-    assert online.ale == "helped? yes: agrees" and offline.paper == "+45 %"
+    assert offline.ale == "helped? not measurably (one run each): cannot tell"
+    assert online.ale == "helped? yes (one run each): agrees" and offline.paper == "+45 %"
 
 
 def test_later_work_is_its_own_study_on_the_ablation_seeds_with_the_later_papers_claim():

@@ -85,10 +85,12 @@ def behaviour_config(
     """The DQN that collects `game`'s run `seed`, as a package config (one head, one game),
     with `overrides` (key=value settings) applied on top of `BEHAVIOUR_SETTINGS`.
     learn=False gives the `random` behaviour: epsilon stays 1 and no gradient step is taken."""
-    settings = [f"games={game}", f"seed={seed}", *BEHAVIOUR_SETTINGS, *overrides]
+    settings = [f"seed={seed}", *BEHAVIOUR_SETTINGS, *overrides]
     never = [] if learn else [f"online.warmup={2**31 - 1}"]
-    # evaluated as the twin's runs are (its sticky actions and episode cap)
-    base = dataclasses.replace(configs.preset("smoke"), eval=configs.TWIN_EVAL)
+    # the smoke preset's name and defaults on the twin's game (an override may not change a
+    # preset's game family), evaluated as the twin's runs are (sticky actions, episode cap)
+    smoke = configs.preset("smoke")
+    base = dataclasses.replace(smoke, games=(game,), eval=configs.TWIN_EVAL)
     return configs.override(base, [*settings, f"online.replay_capacity={capacity}", *never])
 
 
