@@ -139,38 +139,34 @@ def test_parameters_reach_the_chapter_and_figures_survive_an_agg_backend(tmp_pat
     assert len(shown) == 1 and 'preset = "smoke"' in shown[0] and "seed = 3" in shown[0]
 
 
-def test_the_injected_parameters_replace_the_defaults_in_one_cell():
+def merged(declared: str, injected: str, *after: str) -> list[str]:
+    """The cells' sources once `book.merge_injected_parameters` has run on a notebook of a
+    `parameters` cell, papermill's injected cell and `after`."""
     notebook = nbformat.v4.new_notebook()
-    declared = "preset = 'cpu'  # smoke | cpu\nseed = 0\nfresh = False  # retrain"
     notebook.cells = [
         nbformat.v4.new_code_cell(declared, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            '# Parameters\npreset = "smoke"\nseed = 3\nsince = "2026"\n',
-            metadata={"tags": ["injected-parameters"]},
-        ),
-        nbformat.v4.new_code_cell("print(preset)"),
+        nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}),
+        *(nbformat.v4.new_code_cell(source) for source in after),
     ]
     book.merge_injected_parameters(notebook)
-    assert [c.source for c in notebook.cells] == [
+    return [c.source for c in notebook.cells]
+
+
+def test_the_injected_parameters_replace_the_defaults_in_one_cell():
+    declared = "preset = 'cpu'  # smoke | cpu\nseed = 0\nfresh = False  # retrain"
+    injected = '# Parameters\npreset = "smoke"\nseed = 3\nsince = "2026"\n'
+    assert merged(declared, injected, "print(preset)") == [
         'preset = "smoke"  # smoke | cpu\nseed = 3\nfresh = False  # retrain\nsince = "2026"',
         "print(preset)",
     ]
 
 
 def test_an_injected_value_too_wide_for_the_page_moves_its_comment_above():
-    notebook = nbformat.v4.new_notebook()
     declared = "since = None  # set by `scaledql book`: with fresh, retrain an older record only"
-    notebook.cells = [
-        nbformat.v4.new_code_cell(declared, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            'since = "2026-12-07T18:02:47+00:00"', metadata={"tags": ["injected-parameters"]}
-        ),
-    ]
-    book.merge_injected_parameters(notebook)
-    assert notebook.cells[0].source == (
+    assert merged(declared, 'since = "2026-12-07T18:02:47+00:00"') == [
         "# set by `scaledql book`: with fresh, retrain an older record only\n"
         'since = "2026-12-07T18:02:47+00:00"'
-    )
+    ]
 
 
 def overflowing_notebook(code: str, printed: str, table: str, tags=()) -> list[str]:
