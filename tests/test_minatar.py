@@ -193,6 +193,8 @@ def test_twin_settings_that_cannot_work_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="DQN Replay Dataset holds ALE games only"):
         configs.override(configs.preset("twin"), ["data.source=dqn-replay"])
     with pytest.raises(ValueError, match="set eval.sticky_action_prob=0.1"):
+        configs.override(configs.preset("twin"), ["eval.sticky_action_prob=0.25"])
+    with pytest.raises(ValueError, match="preset 'smoke' is made for Atari"):
         configs.override(configs.preset("smoke"), ["games=minatar/Breakout"])
 
 
@@ -202,10 +204,9 @@ def test_twin_evaluation_at_random_matches_the_original_and_stops_at_its_cap():
     from scaledql import evaluate, learner
 
     config = configs.override(
-        configs.preset("smoke"),
-        ["games=minatar/Breakout,minatar/Freeway", "eval.sticky_action_prob=0.1",
-         "eval.max_frames=500"],
-    )  # fmt: skip
+        configs.preset("twin-smoke"),
+        ["games=minatar/Breakout,minatar/Freeway", "eval.max_frames=500"],
+    )
     params = learner.random_params(config)
     # 256 random episodes of lengths 10 to 100 or so: the batch shrinks several times
     ours = evaluate.twin_returns(config, params, "minatar/Breakout", 256, epsilon=1.0)
@@ -233,18 +234,13 @@ def test_a_twin_smoke_run_collects_trains_evaluates_and_records(tmp_path, monkey
     monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("SCALEDQL_COLLECTIONS", str(tmp_path / "collections"))
-    config = configs.override(
-        configs.preset("smoke"),
-        ["data.behaviour=dqn", "games=minatar/Breakout,minatar/Asterix",
-         "data.steps_per_game=3000", "data.capacity=1000", "eval.episodes=5",
-         "eval.sticky_action_prob=0.1"],
-    )  # fmt: skip
+    config = configs.override(configs.preset("twin-smoke"), ["data.behaviour=dqn"])
     record = pipeline.run_or_load(config, progress=False)
     assert set(record["scores"]) == {"minatar/Breakout", "minatar/Asterix"}
     assert all(len(s["returns"]) == 5 for s in record["scores"].values())
     behaviour = record["data"]["behaviour_mean_return"]
     assert set(behaviour) == set(config.games) and all(v is not None for v in behaviour.values())
-    assert record["provenance"]["command"].startswith("scaledql train --preset smoke")
+    assert record["provenance"]["command"].startswith("scaledql train --preset twin-smoke")
     assert "online DQN" in record["data"]["collected_with"]
     summary = records.load_collection("dqn-3000-1000", "minatar/Breakout", 1)
     assert len(summary["final_returns"]) == len(summary["random_returns"]) == 100
