@@ -222,11 +222,13 @@ def where(
         word, games = groups[0]
         if total == 1:
             return f"{word} in {games[0]}"
-        return f"{word} in {'both' if total == 2 else 'all ' + NUMBER_WORDS[total]} {noun}s"
+        return (
+            f"{word} in {'both ' + noun + 's' if total == 2 else 'all ' + count_words(total, noun)}"
+        )
     parts = [f"{word} in {series(games)}" for word, games in groups[:-1]]
     word, games = groups[-1]
     if len(games) > 2:  # the rest, by number: the games named so far make the others clear
-        parts.append(f"{word} in the other {NUMBER_WORDS[len(games)]}")
+        parts.append(f"{word} in the other {count_words(len(games), noun).rsplit(' ', 1)[0]}")
     else:
         parts.append(f"{word} in {series(games)}")
     return series(parts)
@@ -264,8 +266,10 @@ def near_zero_note(ours: list[float], others: list[float], what: str = "our valu
     """A caption's warning where `ours` (in the axis's units) all sit within 5 % of the axis's
     reach, which `others` (e.g. the paper's numbers on the same axis) set: they then look like
     zero, and the sentence says what they are. Empty when they are visible."""
+    if not ours:
+        return ""
     reach = max(abs(v) for v in [*ours, *others])
-    if not ours or max(abs(v) for v in ours) > 0.05 * reach:
+    if max(abs(v) for v in ours) > 0.05 * reach:
         return ""
     low, high = min(ours), max(ours)
     return (

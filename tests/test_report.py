@@ -32,6 +32,12 @@ def test_per_game_verdicts_read_as_a_sentence(by_verdict, expected):
     assert report.where(by_verdict) == expected
 
 
+def test_many_games_are_counted_in_figures():
+    twelve = [f"g{i}" for i in range(12)]
+    assert report.where({"level": twelve}) == "level in all 12 games"
+    assert report.where({"above": ["a"], "level": twelve}) == "above in a and level in the other 12"
+
+
 def test_verdict_words_and_nouns_can_change():
     text = report.where({"above": ["a"], "below": ["b"]}, {"above": "ahead"}, "mode")
     assert text == "ahead in a and below in b"
