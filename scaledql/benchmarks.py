@@ -147,6 +147,48 @@ def bench_update(
     )  # fmt: skip
 
 
+# --- the training loop -----------------------------------------------------------------------
+
+
+def bench_train(config: Config, runs, seconds: float = 20.0, host_steps_per_call: int = 10):
+    """Samples/s of the whole offline loop on `runs` (the config's opened data), sampling
+    included: the host loop (`train.sampler=host`, numpy batches a thread ahead,
+    `host_steps_per_call` steps a call) and the in-memory loop (`train.sampler=memory`, the
+    config's steps a call), each timed for about `seconds` after its first call.
+
+    Returns {loop: {steps_per_call, setup_s, compile_s, samples_per_s}}."""
+    results = {}
+    mesh = distributed.data_mesh()
+    share = distributed.local_rows(mesh, config.train.batch_size)
+    for loop, k in (("host", host_steps_per_call), ("memory", config.train.steps_per_call)):
+        train = dataclasses.replace(config.train, sampler=loop, steps_per_call=k)
+        run = dataclasses.replace(config, train=train)
+        started = time.perf_counter()
+        advance, _, close = offline._stepper(run, runs, share, mesh)
+        setup_s = time.perf_counter() - started
+        state = distributed.replicated(
+            learner.create_train_state(run, learner.random_params(run)), mesh
+        )
+        started = time.perf_counter()
+        state, metrics = advance(state, 0)
+        jax.block_until_ready(metrics)
+        compile_s, step = time.perf_counter() - started, k
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            state, metrics = advance(state, step)
+            step += k
+        jax.block_until_ready(metrics)
+        elapsed = time.perf_counter() - started
+        close()
+        results[loop] = {
+            "steps_per_call": k,
+            "setup_s": setup_s,
+            "compile_s": compile_s,
+            "samples_per_s": (step - k) * config.train.batch_size / elapsed,
+        }
+    return results
+
+
 # --- the twin's collector ----------------------------------------------------------------------
 
 

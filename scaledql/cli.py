@@ -93,6 +93,26 @@ def cmd_bench_update(args: argparse.Namespace) -> None:
         print(report)
 
 
+def cmd_bench_train(args: argparse.Namespace) -> None:
+    config = config_from_args(args)
+    runs = pipeline.open_training_data(config)
+    results = benchmarks.bench_train(config, runs, args.seconds, args.host_steps_per_call)
+    print(
+        f"preset {config.name}: {config.network.encoder} x{config.network.width:g}, readout "
+        f"{config.network.readout}, loss {config.loss.kind}, batch {config.train.batch_size}, "
+        f"{len(config.games)} games, {jax.devices()[0].device_kind} "
+        f"({len(os.sched_getaffinity(0))} cores visible)"
+    )
+    print(f"{'loop':<8}{'steps a call':>14}{'setup s':>10}{'compile s':>11}{'samples/s':>11}")
+    for loop, r in results.items():
+        print(
+            f"{loop:<8}{r['steps_per_call']:>14}{r['setup_s']:>10.1f}{r['compile_s']:>11.1f}"
+            f"{r['samples_per_s']:>11,.0f}"
+        )
+    ratio = results["memory"]["samples_per_s"] / results["host"]["samples_per_s"]
+    print(f"memory / host: {ratio:.2f}x")
+
+
 def cmd_settings(args: argparse.Namespace) -> None:
     """Every --set key: its value at the preset, the dataclass default, and what it sets."""
     config = config_from_args(args)
@@ -412,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_process_args(update)
     update.set_defaults(func=cmd_bench_update)
+
+    train = bench_kinds.add_parser(
+        "train", help="the offline loop with its sampling: host and in-memory, side by side"
+    )
+    _add_config_args(train)
+    train.add_argument("--seconds", type=float, default=20.0, help="timed seconds a loop")
+    train.add_argument(
+        "--host-steps-per-call", type=int, default=10,
+        help="steps a call of the host loop (the in-memory loop takes the config's)",
+    )  # fmt: skip
+    train.set_defaults(func=cmd_bench_train)
 
     sampler = bench_kinds.add_parser("sampler", help="multi-game sampler: transitions/s, memory")
     sampler.add_argument("--games", default="Pong,Breakout,Asterix,Seaquest,SpaceInvaders")

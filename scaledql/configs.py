@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from scaledql import envs
 
 ENCODERS = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "impala", "nature", "minatar_dqn",
-    "vit",
+    "resnet4", "resnet6", "resnet10", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "impala", "nature", "minatar_dqn", "vit",
 )  # fmt: skip
 VIT_BASE_WIDTH = 768  # ViT-Base's token width, scaled by network.width
 VIT_HEAD_SIZE = 64  # a ViT's attention heads: one per 64 channels of its tokens
@@ -37,6 +37,7 @@ DISTRIBUTIONAL_LOSSES = ("c51", "hl_gauss")  # a head of num_atoms logits per ac
 SOURCES = ("collected", "dqn-replay")
 BEHAVIOURS = ("random", "dqn")
 DTYPES = ("float32", "bfloat16")
+SAMPLERS = ("host", "memory")
 ENCODER_TRAINING = ("train", "frozen")
 
 
@@ -45,7 +46,8 @@ class NetworkConfig:
     """The Q-network: encoder, readout, shared MLP, feature normalisation, per-game heads."""
 
     encoder: str = "resnet101"
-    """resnet18 ... resnet152 (GroupNorm), impala, nature (the DQN CNN), minatar_dqn (one
+    """resnet4, 6, 10 (one basic block in each of 1, 2, 4 stages), resnet18 ... resnet152
+    (GroupNorm), impala, nature (the DQN CNN), minatar_dqn (one
     3x3 conv of 16, the MinAtar DQN's) or vit (ViT-Base's 12 blocks, its tokens 768 x width
     wide, the encoder of the paper's MAE baseline)"""
     width: float = 1.0
@@ -128,6 +130,15 @@ class TrainConfig:
     """gradient steps of the run (assumption: the paper does not say)"""
     steps_per_call: int = 1
     """gradient steps inside one jitted call"""
+    passes: float = 0.0
+    """the budget as passes over the training data (gradient samples / transitions of the
+    subset): above 0 it sets the run's gradient steps, rounded up to a multiple of
+    steps_per_call; 0: train.num_steps steps"""
+    sampler: str = "host"
+    """host: numpy draws each batch from the memory-mapped runs, a thread ahead of training;
+    memory: the subset is held bit-packed in memory and every batch is drawn inside the jitted
+    loop (MinAtar grids on one device; a Decision Transformer's sequences always come from
+    the host)"""
     micro_batches: int = 1
     """split each device's share of a batch into this many micro-batches and sum their
     gradients (the same step, a smaller working set: faster on a CPU at batch 256)"""
@@ -150,6 +161,9 @@ class EvalConfig:
     frame is a step)"""
     sticky_action_prob: float = 0.25
     """probability that the emulator repeats the previous action"""
+    at_fractions: tuple[float, ...] = ()
+    """fractions of the training budget after which the policy is also evaluated, with the
+    same episodes, into the record (the end is always evaluated), e.g. 0.125,0.25,0.5"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,6 +328,8 @@ def validate(config: Config) -> None:
     _one_of(config.data.source, SOURCES, "data.source")
     _one_of(config.data.behaviour, BEHAVIOURS, "data.behaviour")
     _one_of(config.finetune.encoder, ENCODER_TRAINING, "finetune.encoder")
+    _one_of(config.train.sampler, SAMPLERS, "train.sampler")
+    _validate_budget(config)
     if config.finetune.encoder == "frozen" and not config.finetune.pretrained:
         raise ValueError(
             "finetune.encoder=frozen needs finetune.pretrained=HASH (a recorded run's config hash, "
@@ -352,6 +368,25 @@ def validate(config: Config) -> None:
         )
     if config.loss.kind == "mae":
         _validate_autoencoder(config)
+
+
+def _validate_budget(config: Config) -> None:
+    """The budget in passes and the evaluations along it."""
+    if config.train.passes < 0:
+        raise ValueError(
+            f"train.passes must be >= 0 (0: train.num_steps), got {config.train.passes}"
+        )
+    fractions = config.eval.at_fractions
+    if any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(set(fractions)):
+        raise ValueError(
+            f"eval.at_fractions={','.join(map(str, fractions))}: give increasing fractions of the "
+            "budget strictly between 0 and 1, e.g. 0.125,0.25,0.5 (the end is always evaluated)"
+        )
+    if config.train.sampler == "memory" and envs.check_family(config.games) != "minatar":
+        raise ValueError(
+            "train.sampler=memory holds MinAtar grids bit-packed in memory; ALE frames are "
+            "sampled from their memory-mapped runs: set train.sampler=host"
+        )
 
 
 def _validate_micro_batches(config: Config) -> None:
@@ -580,21 +615,55 @@ TWIN_EVAL = EvalConfig(
 
 
 def twin() -> Config:
-    """The MinAtar twin on 2 CPU cores: the book's default scale for the twin's study.
+    """The MinAtar twin on 2 CPU cores, its budget in passes: the twin's study at a scale where
+    temporal-difference learning has the time it needs.
 
-    The five MinAtar games (10x10 object grids, `envs.minatar`), a ResNet-18 at 1/8 width with
-    the grid stem (0.70M parameters), batch 64, 10,000 gradient steps (10 a jitted call) on the
-    initial 20 % of each game's data (its first 1M of 5M frames, logged by the twin's online
-    DQN), 100 evaluation episodes a game (`TWIN_EVAL`). Measured on 2 idle CPU cores (record
-    data/results/twin/9b288175cfce.json): training 4.0 min at 42-50 steps/s, evaluation 3.5 min
-    (most of it Seaquest, where 24 of 100 greedy episodes wait at the surface until the
-    10,000-step cap), 7.7 minutes in all: over the 5-minute goal. It learns too little: below
-    its behaviour data in all five games, near random play in four (Freeway 15.9 against the
-    data's 42.3); at 50,000 steps only Breakout learns (README, "The MinAtar twin"). Collecting
-    the five games' data once takes about 10 minutes a game on idle cores.
+    The five MinAtar games (10x10 object grids, `envs.minatar`), each collected for 1M frames
+    by the twin's online DQN and trained on the initial 20 % (200k transitions a game, 1M in
+    all); a ResNet-4 at 1/8 width (a 3x3 stem and one basic block of 8 channels, GroupNorm,
+    learned spatial embedding, feature normalisation, a 128-unit MLP, one C51 head a game:
+    0.21M parameters, 8.3k in the encoder and embedding, 197k in the heads), batch 64,
+    **8 passes** over the data (125k gradient steps), drawn in memory inside the jitted loop
+    500 steps a call, evaluated with 100 episodes a game after 1/8, 1/4, 1/2 and all of the
+    budget.
+
+    The budget was declared before any run at it, as batch_rl's fixed-replay C51 recipe
+    (12.5M steps of 32 over 50M transitions: 8 passes); the issue's probe had CQL + C51 on
+    Space Invaders still rising at 5.8 passes and level from 7.7 to 9.6. The data scale is
+    1M frames a game, not 5M, because 8 passes over 5M transitions are 40M samples: at the
+    5,400-6,000 samples/s this network trains at on one core (`scaledql bench train
+    --preset twin`), 2 hours a run. Measured cost of a run: see the README's preset table.
     """
     return Config(
         name="twin",
+        games=envs.minatar.ALL_GAMES,
+        network=NetworkConfig(encoder="resnet4", width=0.125, mlp_sizes=(128,)),
+        data=DataConfig(steps_per_game=1_000_000, capacity=100_000),
+        train=TrainConfig(
+            batch_size=64,
+            target_update_period=500,
+            passes=8.0,
+            sampler="memory",
+            steps_per_call=500,
+            checkpoint_every=12_500,
+            log_every=1_000,
+        ),
+        eval=dataclasses.replace(TWIN_EVAL, at_fractions=(0.125, 0.25, 0.5)),
+        dt=TWIN_DT,
+        mae=TWIN_MAE,
+    )
+
+
+def twin_short() -> Config:
+    """The twin's first budget, the study the book's chapters read until it is re-run at
+    `twin`'s: 10,000 gradient steps of batch 64 over the initial 20 % of 5M-frame
+    collections (0.13 passes over 5 x 1M transitions), a ResNet-18 at 1/8 width with the grid
+    stem (0.70M parameters), 100 evaluation episodes a game. A run took 7.7 minutes on 2 idle
+    cores (record data/results/twin-short/6b7d4b6bdd40.json: training 4.0 min, evaluation 3.5).
+    At this budget Scaled QL stays near a one-action policy (below its data in all five games).
+    """
+    return Config(
+        name="twin-short",
         games=envs.minatar.ALL_GAMES,
         network=NetworkConfig(encoder="resnet18", width=0.125, mlp_sizes=(256,)),
         data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
@@ -662,6 +731,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "paper": paper,
     "twin-smoke": twin_smoke,
     "twin": twin,
+    "twin-short": twin_short,
     "twin-gpu": twin_gpu,
 }
 
@@ -837,6 +907,31 @@ def setting_is_used(config: Config, key: str) -> bool:
     changing the hash of its other runs."""
     section = key.partition(".")[0]
     return section not in ("dt", "mae") or config.loss.kind == section
+
+
+def gradient_steps(config: Config, transitions: int) -> int:
+    """The run's gradient steps: `train.num_steps`, or with `train.passes` > 0 the steps whose
+    batches draw passes x `transitions` samples (the subset's valid transitions), to the
+    nearest step and then up to a multiple of `train.steps_per_call`."""
+    tc = config.train
+    if tc.passes == 0:
+        return tc.num_steps
+    steps = round(tc.passes * transitions / tc.batch_size)
+    if steps == 0:
+        least = tc.batch_size / (2 * max(transitions, 1))
+        raise ValueError(
+            f"train.passes={tc.passes:g} over {transitions:,} transitions at train.batch_size="
+            f"{tc.batch_size} is 0 gradient steps; set train.passes to at least {least:.2g}"
+        )
+    return -(-steps // tc.steps_per_call) * tc.steps_per_call
+
+
+def evaluation_steps(config: Config, total_steps: int) -> list[int]:
+    """The gradient steps after which a run is evaluated: `eval.at_fractions` of its budget,
+    each at the nearest multiple of `train.steps_per_call`, then the last step."""
+    k = config.train.steps_per_call
+    points = {max(k, round(f * total_steps / k) * k) for f in config.eval.at_fractions}
+    return sorted(p for p in points if p < total_steps) + [total_steps]
 
 
 def config_hash(config: Config) -> str:

@@ -267,6 +267,31 @@ def make_update(config: Config):
     return jax.jit(step, donate_argnums=() if cpu_multi else 0)
 
 
+SAMPLER_STREAM = 1  # folded into a step's key for its batch, apart from the objective's keys
+
+
+def batch_key(seed: int, step: jax.Array) -> jax.Array:
+    """The key that draws the batch of gradient step `step` inside a jitted loop: a function
+    of (seed, step) alone, so a resumed run draws what an uninterrupted one would."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), step), SAMPLER_STREAM)
+
+
+def make_sampled_update(config: Config, sample):
+    """`update(state, data) -> (state, metrics)`, jitted: `train.steps_per_call` gradient
+    steps in one call, the batch of each drawn inside it by `sample(data, key)` with the
+    step's `batch_key`; metrics are the means over the call's steps (a NaN in any step makes
+    its mean NaN). One device; the state's buffers are donated."""
+
+    def steps(state, data):
+        def one(state, _):
+            return update_step(state, sample(data, batch_key(config.seed, state.step)), config)
+
+        state, metrics = jax.lax.scan(one, state, None, length=config.train.steps_per_call)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    return jax.jit(steps, donate_argnums=0)
+
+
 def random_batch(config: Config, seed: int = 0) -> dict:
     """A batch of `config.train.batch_size` random transitions (valid actions) for benchmarks;
     of random sequences for the Decision Transformer."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import itertools
 import pathlib
 import time
@@ -16,7 +17,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from scaledql import checkpoints, data, distributed, envs, learner
+from scaledql import checkpoints, configs, data, distributed, envs, learner
 from scaledql.atomic import atomic_file, exclusive
 from scaledql.configs import Config
 
@@ -49,6 +50,8 @@ class TrainResult:
     metrics: list[dict]
     wall_time_s: float
     resumed_from: int | None
+    num_steps: int  # the budget's gradient steps (`configs.gradient_steps`)
+    transitions: int  # the valid transitions (sequences) the batches were drawn from
 
 
 METRIC_FIELDS = (
@@ -80,6 +83,7 @@ def train_offline(
     initial_params: Callable[[], dict] | None = None,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
+    evaluate: Callable[[int, dict], None] | None = None,
 ) -> TrainResult:
     """Trains `config` offline on `runs`, checkpointing into `workdir`; resumes from its last
     checkpoint.
@@ -90,6 +94,8 @@ def train_offline(
     only on (seed, k), so a run killed at any point and resumed ends exactly where an
     uninterrupted run does. A NaN or Inf loss stops the run with an error naming the step and
     the last good checkpoint. callback(step, metrics) is called at every log step.
+    evaluate(step, params) is called at each of `configs.evaluation_steps` but the last,
+    before that step's checkpoint is saved (so a run killed while evaluating evaluates again).
     """
     workdir = pathlib.Path(workdir).resolve()
     check_batch_split(config)
@@ -101,7 +107,7 @@ def train_offline(
     # every process holds its own lock: one other run on any of them stops at once
     lock = ".lock" if distributed.count() == 1 else f".lock-process{distributed.index()}"
     with exclusive(workdir, f"training ({config.name} preset)", lock):
-        return _train(config, workdir, runs, initial_params, progress, callback)
+        return _train(config, workdir, runs, initial_params, progress, callback, evaluate)
 
 
 def make_sampler(config: Config, runs: list[list[data.RunData]]) -> data.MultiGameSampler:
@@ -118,7 +124,57 @@ def make_sampler(config: Config, runs: list[list[data.RunData]]) -> data.MultiGa
     )  # fmt: skip
 
 
-def _train(config, workdir, runs, initial_params, progress, callback) -> TrainResult:
+def _stepper(config: Config, runs, share: slice, mesh):
+    """(advance, transitions, close): advance(state, step) -> (state, metrics) takes the
+    `train.steps_per_call` gradient steps from `step`; transitions: the valid transitions
+    (or sequences) the batches are drawn from; close() stops any background sampling."""
+    k = config.train.steps_per_call
+    if config.train.sampler == "memory" and config.loss.kind != "dt":
+        if jax.device_count() > 1:
+            raise ValueError(
+                f"train.sampler=memory trains on one device, and this run sees "
+                f"{jax.device_count()}; set train.sampler=host to split batches over them"
+            )
+        data.check_fits(runs, f"data.subset={config.data.subset} of {len(runs)} games")
+        channels = envs.state_shape(config.games)[-1]  # the network's width, as the host pads
+        packed = data.pack_transitions(runs, config.loss.n_step, config.loss.discount, channels)
+        shape = data.in_memory.grid_shape(runs, channels)
+        sample = functools.partial(
+            data.sample_packed, batch_size=config.train.batch_size, shape=shape
+        )
+        update = learner.make_sampled_update(config, sample)
+        on_device = jax.device_put(packed)
+        return (lambda state, step: update(state, on_device)), packed.num_transitions, lambda: None
+
+    sampler = make_sampler(config, runs)
+    update = learner.make_update(config)
+    transitions = int(sum(counts[-1] for counts in sampler.counts))
+    producer = {}
+
+    def advance(state, step):
+        if producer.get("next") != step:  # the first call, from wherever the run starts
+            close()
+            steps = itertools.count(step, k)
+
+            def produce():
+                s = next(steps)
+                batches = [sampler.batch_for_step(config.seed, s + i, share) for i in range(k)]
+                if k == 1:
+                    return batches[0]
+                return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+            producer["batches"] = data.Prefetcher(produce, depth=4)
+        producer["next"] = step + k
+        return update(state, distributed.global_batch(next(producer["batches"]), mesh, k))
+
+    def close():
+        if "batches" in producer:
+            producer.pop("batches").close()
+
+    return advance, transitions, close
+
+
+def _train(config, workdir, runs, initial_params, progress, callback, evaluate) -> TrainResult:
     """`train_offline` in a workdir this process holds."""
     # imported where a bar is drawn: in a kernel without ipywidgets, tqdm.auto warns on import
     from tqdm.auto import tqdm
@@ -126,7 +182,6 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
     tc = config.train
     mesh = distributed.data_mesh()
     share = distributed.local_rows(mesh, tc.batch_size)  # the rows this process samples
-    sampler = make_sampler(config, runs)
     manager = checkpoints.manager(workdir)
     resumed_from = manager.latest_step()
     # a resumed run restores into this state, so it needs no pre-trained encoder loaded
@@ -138,30 +193,18 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
     metrics_path = workdir / "metrics.csv"
     rows = _read_metrics(metrics_path, start)
 
-    update = learner.make_update(config)
+    advance, transitions, close = _stepper(config, runs, share, mesh)
+    total = configs.gradient_steps(config, transitions)
     k = tc.steps_per_call
-    if tc.num_steps % k or tc.log_every % k or tc.checkpoint_every % k:
+    if tc.log_every % k or tc.checkpoint_every % k or (tc.passes == 0 and tc.num_steps % k):
         raise ValueError(
             "train.num_steps, log_every and checkpoint_every must be multiples of steps_per_call"
         )
-
-    def produce_steps(first):
-        steps = itertools.count(first, k)
-
-        def produce():
-            s = next(steps)
-            batches = [sampler.batch_for_step(config.seed, s + i, share) for i in range(k)]
-            if k == 1:
-                return batches[0]
-            return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
-
-        return data.Prefetcher(produce, depth=4)
-
-    batches = produce_steps(start)
+    evaluate_at = set(configs.evaluation_steps(config, total)[:-1])
     pending: list[tuple[int, dict]] = []  # (step, device metrics) not yet checked
     last_good = resumed_from
     bar = tqdm(
-        total=tc.num_steps, initial=start, desc=f"train {config.name}",
+        total=total, initial=start, desc=f"train {config.name}",
         disable=not (progress and distributed.is_leader()),
     )  # fmt: skip
     started = time.perf_counter()
@@ -193,23 +236,27 @@ def _train(config, workdir, runs, initial_params, progress, callback) -> TrainRe
 
     try:
         step = start
-        while step < tc.num_steps:
-            batch = distributed.global_batch(next(batches), mesh, k)
-            state, metrics = update(state, batch)
+        while step < total:
+            state, metrics = advance(state, step)
             step += k
             interval_steps += k
             pending.append((step, metrics))
             bar.update(k)
-            if step % tc.log_every == 0 or step % tc.checkpoint_every == 0 or step == tc.num_steps:
+            save = step % tc.checkpoint_every == 0 or step == total or step in evaluate_at
+            if step % tc.log_every == 0 or save:
                 flush(step)
                 if distributed.is_leader():
                     _write_metrics(metrics_path, rows)
-            if step % tc.checkpoint_every == 0 or step == tc.num_steps:
+            if step in evaluate_at and evaluate is not None:
+                evaluate(step, state.params)
+            if save:
                 manager.save(step, args=ocp.args.StandardSave(state))
                 manager.wait_until_finished()
                 last_good = step
     finally:
-        batches.close()
+        close()
         bar.close()
         manager.close()
-    return TrainResult(state, workdir, rows, time.perf_counter() - started, resumed_from)
+    return TrainResult(
+        state, workdir, rows, time.perf_counter() - started, resumed_from, total, transitions
+    )

@@ -9,12 +9,14 @@ parameters. Chapters, the CLI and the tests call `run_or_load(config)` or `run_a
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 import time
 
 from scaledql import (
     agents,
+    atomic,
     checkpoints,
     configs,
     data,
@@ -140,7 +142,7 @@ def run_or_load(
         shutil.rmtree(workdir)
     distributed.barrier("the old checkpoints are gone")
     learn = _learn_online if config.online.agent_steps else _learn_offline
-    learning_curve, params, data_about, wall = learn(config, workdir, progress)
+    learning_curve, params, data_about, wall, evaluations = learn(config, workdir, progress)
     eval_started = time.perf_counter()
     # an autoencoder has no policy to play: its record holds its learning curve alone
     returns = {}
@@ -148,7 +150,12 @@ def run_or_load(
         returns = evaluate.evaluate(config, params, seed=config.seed, progress=progress)
     wall["evaluate"] = time.perf_counter() - eval_started
     wall["total"] = time.perf_counter() - started
-    record = records.build_record(config, learning_curve, returns, data_about, wall, code)
+    if evaluations:  # the run evaluated along its budget: its last point is the final play
+        budget = data_about["budget"]
+        evaluations.append(_evaluation(budget["gradient_steps"], budget, config, returns))
+    record = records.build_record(
+        config, learning_curve, returns, data_about, wall, code, evaluations
+    )
     if distributed.is_leader():
         records.write_record(record, records.record_path(config))
     return record
@@ -174,22 +181,61 @@ def seed_records(
     }
 
 
+def _evaluation(step: int, budget: dict, config: Config, returns: dict) -> dict:
+    """One point of a run's return against its budget: its step, passes and returns."""
+    return {
+        "step": step,
+        "passes": step * config.train.batch_size / budget["transitions"],
+        "mean_return": {game: float(sum(r) / len(r)) for game, r in returns.items()},
+        "returns": returns,
+    }
+
+
 def _learn_offline(config: Config, workdir: pathlib.Path, progress: bool):
-    """(learning curve, final params, what it learned from, wall times) of offline training."""
+    """(learning curve, final params, what it learned from, wall times, evaluations along the
+    budget) of offline training. The evaluations at `eval.at_fractions` are kept in the
+    workdir as they are played, so a resumed run keeps those it played before."""
     started = time.perf_counter()
     runs = open_training_data(config, progress)
     data_s = time.perf_counter() - started
+    played_path = workdir / "evaluations.json"
+
+    def evaluate_at(step: int, params) -> None:
+        played = json.loads(played_path.read_text()) if played_path.exists() else {}
+        if str(step) not in played:
+            params = distributed.local_copy(params)
+            played[str(step)] = evaluate.evaluate(config, params, seed=config.seed)
+            if distributed.is_leader():
+                atomic.write_json(played_path, played)
+
     result = offline.train_offline(
-        config, workdir, runs, lambda: initial_params(config), progress=progress
-    )
-    about = {**data.describe(config), "behaviour_mean_return": data.behaviour_returns(config, runs)}
+        config, workdir, runs, lambda: initial_params(config), progress=progress,
+        evaluate=evaluate_at if config.loss.kind != "mae" else None,
+    )  # fmt: skip
+    budget = {
+        "transitions": result.transitions,
+        "gradient_steps": result.num_steps,
+        "passes": result.num_steps * config.train.batch_size / result.transitions,
+    }
+    played = json.loads(played_path.read_text()) if played_path.exists() else {}
+    evaluations = [
+        _evaluation(step, budget, config, played[str(step)])
+        for step in configs.evaluation_steps(config, result.num_steps)[:-1]
+        if str(step) in played
+    ]
+    about = {
+        **data.describe(config),
+        "behaviour_mean_return": data.behaviour_returns(config, runs),
+        "budget": budget,
+    }
     wall = {
         "resumed_from_step": result.resumed_from,  # train time counts this process's steps only
         "data": data_s,
         "train": result.wall_time_s,
     }
     # evaluation plays on each process's own device, away from the training mesh
-    return result.metrics, distributed.local_copy(result.state.params), about, wall
+    params = distributed.local_copy(result.state.params)
+    return result.metrics, params, about, wall, evaluations
 
 
 def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
@@ -214,4 +260,4 @@ def _learn_online(config: Config, workdir: pathlib.Path, progress: bool):
         "final_action_shares": data.final_action_shares(workdir / "replay").tolist(),
     }
     wall = {"resumed_from_agent_step": result.resumed_from, "train": result.wall_time_s}
-    return result.learning_curve, result.params, about, wall
+    return result.learning_curve, result.params, about, wall, []

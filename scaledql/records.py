@@ -286,9 +286,12 @@ def build_record(
     data_about: dict,
     wall_times: dict,
     code: dict,
+    evaluations: list[dict] | None = None,
 ) -> dict:
     """The record of a finished run. data_about: what it learned from (`data.describe` and
-    the behaviour's mean returns for an offline run; the play for an online one)."""
+    the behaviour's mean returns for an offline run; the play for an online one).
+    evaluations: its returns along the budget (`eval.at_fractions`), each {step, passes,
+    mean_return {game: mean}, returns {game: [returns]}}, the last the final one."""
     human, missing_human = scores.normalize(returns, "human")
     dqn, _ = scores.normalize(returns, "dqn")
     behaviour = data_about.get("behaviour_mean_return") or {}
@@ -312,4 +315,6 @@ def build_record(
         "learning_curve": learning_curve,
         "provenance": provenance(config, wall_times, code),
     }
+    if evaluations:
+        record["evaluations"] = evaluations
     return json.loads(json.dumps(record))  # exactly what a later load of the file returns

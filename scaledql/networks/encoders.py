@@ -83,6 +83,11 @@ class GridConv(nn.Module):
 
 # name: (blocks per stage, bottleneck?)
 RESNET_LAYOUTS: dict[str, tuple[tuple[int, ...], bool]] = {
+    # shallow layouts for the twin's grids, named as ResNet-18 is (weighted layers: the stem,
+    # two per basic block, the readout)
+    "resnet4": ((1,), False),
+    "resnet6": ((1, 1), False),
+    "resnet10": ((1, 1, 1, 1), False),
     "resnet18": ((2, 2, 2, 2), False),
     "resnet34": ((3, 4, 6, 3), False),
     "resnet50": ((3, 4, 6, 3), True),
