@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from isal import igzip
 
-from scaledql import distributed, envs, learner, networks, offline
+from scaledql import configs, data, distributed, envs, learner, networks, offline
 from scaledql.configs import Config
 from scaledql.data import MultiGameSampler, RandomPolicy, cache_root, collect, open_run
 from scaledql.data import format as fmt
@@ -187,6 +187,63 @@ def bench_train(config: Config, runs, seconds: float = 20.0, host_steps_per_call
             "samples_per_s": (step - k) * config.train.batch_size / elapsed,
         }
     return results
+
+
+# --- a whole study ---------------------------------------------------------------------------
+
+
+def planned_transitions(config: Config) -> int:
+    """The transitions a collected run's subset holds, from the settings alone: the subset's
+    share of `data.steps_per_game` for each game and run (a budget in passes scales with it)."""
+    subset = data.parse_subset(config.data.subset)
+    share = 1.0 if subset.kind == "all" else subset.percent / 100
+    runs = len(config.games) * len(config.data.runs)
+    return round(share * config.data.steps_per_game * runs)
+
+
+def speed_key(config: Config) -> Config:
+    """What a run's gradient step costs depends on: its network, objective and batch, the
+    number of heads and whether its encoder is frozen; not its seed, data, budget, or which
+    games and pre-trained run (a twin game's grid is padded to the widest game's)."""
+    games = config.games
+    if envs.check_family(games) == "minatar":
+        games = envs.minatar.ALL_GAMES[: len(games)]
+    return dataclasses.replace(
+        config, seed=0, games=games, data=dataclasses.replace(config.data, subset="all"),
+        # a frozen encoder needs a pre-trained run named; any name costs the same
+        finetune=dataclasses.replace(
+            config.finetune, pretrained="0" * 12 if config.finetune.encoder == "frozen" else ""
+        ),
+        online=dataclasses.replace(config.online, agent_steps=0, mode=None),
+        train=dataclasses.replace(config.train, steps_per_call=10, passes=0.0),
+    )  # fmt: skip
+
+
+def estimate_study(planned, evaluate_s_per_game: float, seconds: float = 5.0) -> list[dict]:
+    """Each planned run's estimated hours on one core: its gradient steps at the speed its
+    network, objective and batch are measured to train at here (`bench_update`, 10 steps a
+    call, about `seconds` of steps for each distinct kind), plus `evaluate_s_per_game` for
+    each game and evaluation point. An online run's acting is not counted, only its
+    gradient steps (one every `online.update_period` agent steps).
+
+    planned: (chapter, label, config) as `experiments.book_runs` lists them."""
+    speeds: dict[Config, float] = {}
+    rows = []
+    for chapter, label, config in planned:
+        key = speed_key(config)
+        if key not in speeds:
+            quick = bench_update(key, steps=1, warmup=1)
+            calls = max(1, round(seconds * quick.steps_per_s / 10))
+            speeds[key] = bench_update(key, steps=calls, warmup=1).steps_per_s
+        if config.online.agent_steps:
+            steps, points = config.online.agent_steps // config.online.update_period, 1
+        else:
+            steps = configs.gradient_steps(config, planned_transitions(config))
+            points = len(configs.evaluation_steps(config, steps))
+        evaluating = 0.0 if config.loss.kind == "mae" else points * len(config.games)
+        hours = (steps / speeds[key] + evaluating * evaluate_s_per_game) / 3600
+        rows.append({"chapter": chapter, "label": label, "steps": steps, "hours": hours})
+    return rows
 
 
 # --- the twin's collector ----------------------------------------------------------------------

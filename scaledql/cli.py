@@ -113,6 +113,36 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
     print(f"memory / host: {ratio:.2f}x")
 
 
+def cmd_bench_study(args: argparse.Namespace) -> None:
+    planned = _chapter_runs(experiments.book_runs(args.preset), args.chapter)
+    timed = [
+        r for r in records.list_records()
+        if r["config"]["name"] == args.preset and r.get("evaluations") and r["scores"]
+    ]  # fmt: skip
+    if not timed:
+        raise ValueError(
+            f"no record at preset {args.preset} with evaluations along its budget to time "
+            f"evaluation by; train one first: scaledql train --preset {args.preset}"
+        )
+    per_game = [
+        r["provenance"]["wall_time_s"]["evaluate"] / len(r["scores"]) for r in timed
+    ]  # the final evaluation of each: its seconds a game
+    evaluate_s = float(np.mean(per_game))
+    rows = benchmarks.estimate_study(planned, evaluate_s, args.seconds)
+    by_chapter = collections.defaultdict(lambda: [0, 0.0])
+    for row in rows:
+        by_chapter[row["chapter"]][0] += 1
+        by_chapter[row["chapter"]][1] += row["hours"]
+    print(
+        f"preset {args.preset}: {len(rows)} runs; evaluation {evaluate_s:.0f} s a game and "
+        f"point (the mean of {len(timed)} records' final evaluations)"
+    )
+    for chapter, (count, hours) in by_chapter.items():
+        print(f"  {chapter:<24} {count:>4} runs {hours:>8.1f} core-hours")
+    total = sum(row["hours"] for row in rows)
+    print(f"in all: {total:.1f} core-hours, {total / 2:.1f} hours on 2 cores")
+
+
 def cmd_settings(args: argparse.Namespace) -> None:
     """Every --set key: its value at the preset, the dataclass default, and what it sets."""
     config = config_from_args(args)
@@ -443,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="steps a call of the host loop (the in-memory loop takes the config's)",
     )  # fmt: skip
     train.set_defaults(func=cmd_bench_train)
+
+    study = bench_kinds.add_parser(
+        "study", help="a preset's whole study: each run's hours at the measured speeds"
+    )
+    study.add_argument("--preset", default="twin", help="a preset with a study")
+    study.add_argument("--chapter", nargs="*", default=None, help="only these chapters' runs")
+    study.add_argument("--seconds", type=float, default=5.0, help="timed seconds a network")
+    study.set_defaults(func=cmd_bench_study)
 
     sampler = bench_kinds.add_parser("sampler", help="multi-game sampler: transitions/s, memory")
     sampler.add_argument("--games", default="Pong,Breakout,Asterix,Seaquest,SpaceInvaders")

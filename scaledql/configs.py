@@ -659,7 +659,7 @@ def twin_short() -> Config:
     `twin`'s: 10,000 gradient steps of batch 64 over the initial 20 % of 5M-frame
     collections (0.13 passes over 5 x 1M transitions), a ResNet-18 at 1/8 width with the grid
     stem (0.70M parameters), 100 evaluation episodes a game. A run took 7.7 minutes on 2 idle
-    cores (record data/results/twin-short/6b7d4b6bdd40.json: training 4.0 min, evaluation 3.5).
+    cores (record data/results/twin-short/eef209204884.json: training 4.0 min, evaluation 3.5).
     At this budget Scaled QL stays near a one-action policy (below its data in all five games).
     """
     return Config(

@@ -16,7 +16,7 @@ import dataclasses
 import fractions
 from collections.abc import Iterable
 
-from scaledql import configs, envs, paper
+from scaledql import configs, data, envs, paper
 from scaledql.configs import Config
 
 
@@ -513,6 +513,7 @@ def online_finetuning(
 TWIN_OF: dict[str, str] = {
     "smoke": "twin-smoke", "cpu": "twin-short", "gpu": "twin-gpu", "paper": "twin-gpu"
 }  # fmt: skip
+TWIN_PRESETS = ("twin-smoke", "twin", "twin-short", "twin-gpu")  # every preset with a study
 # Training seeds (rliable's runs) of each chapter's twin runs: 5 where the paper's claims rest
 # on differences between variants of one recipe (the multi-game comparison, the ablations),
 # 3 elsewhere. At twin-smoke every chapter takes 2, enough to aggregate over seeds.
@@ -541,6 +542,18 @@ def twin_seeds(twin_preset: str, chapter: str, first: int = 0) -> list[int]:
     return list(range(first, first + count))
 
 
+def dataset_settings(twin_preset: str, subset: str) -> list[str]:
+    """The settings of one of chapter 4's datasets: its subset; under a budget in passes the
+    runs on all the data keep the gradient steps of those on its initial 20 % (so a fifth of
+    the passes). An assumption: the paper does not give its steps, and its two settings most
+    likely share one budget."""
+    passes = configs.preset(twin_preset).train.passes
+    if not passes or subset == TWIN_DATASETS[MULTI_GAME_DATA]:
+        return [f"data.subset={subset}"]
+    initial = data.parse_subset(TWIN_DATASETS[MULTI_GAME_DATA]).percent / 100
+    return [f"data.subset={subset}", f"train.passes={passes * initial:g}"]
+
+
 def twin_multi_game(
     twin_preset: str, first_seed: int = 0, settings: Iterable[str] = ()
 ) -> dict[str, dict[str, list[Config]]]:
@@ -549,7 +562,8 @@ def twin_multi_game(
     seeds = twin_seeds(twin_preset, "04_multi_game", first_seed)
     study: dict[str, dict[str, list[Config]]] = {}
     for dataset, subset in TWIN_DATASETS.items():
-        by_seed = [multi_game(twin_preset, s, [f"data.subset={subset}", *settings]) for s in seeds]
+        chosen = dataset_settings(twin_preset, subset)
+        by_seed = [multi_game(twin_preset, s, [*chosen, *settings]) for s in seeds]
         study[dataset] = {method: [runs[method] for runs in by_seed] for method in by_seed[0]}
     return study
 
@@ -562,7 +576,8 @@ def twin_decision_transformer(
     it; the chapter compares it with them seed for seed once it has whole seeds."""
     seeds = twin_seeds(twin_preset, "04_multi_game", first_seed)
     return {
-        dataset: [decision_transformer(twin_preset, s, [f"data.subset={subset}", *settings])
+        dataset: [decision_transformer(twin_preset, s, [*dataset_settings(twin_preset, subset),
+                                                        *settings])
                   for s in seeds]
         for dataset, subset in TWIN_DATASETS.items()
     }  # fmt: skip
@@ -768,14 +783,14 @@ def twin_book_runs(twin_preset: str, first_seed: int = 0) -> list[tuple[str, str
 
 def book_runs(preset: str, seed: int = 0) -> list[tuple[str, str, Config]]:
     """(chapter, label, config) of every run the book's chapters load at `preset` (an ALE book
-    preset or a twin one: `TWIN_OF`), in the order the chapters run them; a config that
+    preset or a twin one: `TWIN_PRESETS`), in the order the chapters run them; a config that
     several chapters share is listed once, first."""
-    if preset in TWIN_OF.values():
+    if preset in TWIN_PRESETS:
         return _once(twin_book_runs(preset, seed))
     if preset not in BOOK_PRESETS:
         raise ValueError(
             f"the chapters have no runs at preset {preset!r} yet; book presets: "
-            + ", ".join([*BOOK_PRESETS, *dict.fromkeys(TWIN_OF.values())])
+            + ", ".join([*BOOK_PRESETS, *TWIN_PRESETS])
         )
     base, variants = ablations(preset, seed)
     planned = [

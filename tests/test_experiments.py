@@ -67,7 +67,7 @@ def test_scaling_has_three_or_more_growing_sizes_per_family(preset):
         assert len({p.config.loss.kind for p in points if p.family == family}) == 1
 
 
-@pytest.mark.parametrize("twin_preset", ["twin", "twin-gpu"])
+@pytest.mark.parametrize("twin_preset", ["twin", "twin-short", "twin-gpu"])
 def test_the_twins_sweep_has_four_sizes_over_two_orders_of_magnitude_per_family(twin_preset):
     plan = experiments.twin_scaling(twin_preset)
     assert len(plan) == experiments.TWIN_SEEDS["05_scaling"]
@@ -79,15 +79,19 @@ def test_the_twins_sweep_has_four_sizes_over_two_orders_of_magnitude_per_family(
         assert len(sizes) >= 4 and sizes == sorted(sizes) and sizes[-1] >= 100 * sizes[0]
 
 
-def test_the_twins_sweep_shares_its_default_network_with_the_multi_game_runs():
-    plan = experiments.twin_scaling("twin")
-    scaled_ql = experiments.twin_multi_game("twin")[experiments.MULTI_GAME_DATA]["Scaled QL"]
+@pytest.mark.parametrize(
+    ("twin_preset", "default"), [("twin", "resnet4 x1/8"), ("twin-short", "resnet18 x1/8")]
+)
+def test_the_twins_sweep_shares_its_default_network_with_the_multi_game_runs(twin_preset, default):
+    plan = experiments.twin_scaling(twin_preset)
+    study = experiments.twin_multi_game(twin_preset)
+    scaled_ql = study[experiments.MULTI_GAME_DATA]["Scaled QL"]
     shared = [
-        next(p for p in points if p.family == "ResNet + C51" and p.label == "resnet18 x1/8")
+        next(p for p in points if p.family == "ResNet + C51" and p.label == default)
         for points in plan
     ]
     assert [p.config for p in shared] == scaled_ql[: len(plan)]
-    chapters = [chapter for chapter, _, _ in experiments.book_runs("twin")]
+    chapters = [chapter for chapter, _, _ in experiments.book_runs(twin_preset)]
     # the shared C51 runs are listed once, under chapter 4
     assert chapters.count("05_scaling") == len(plan) * (len(plan[0]) - 1)
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaledql import configs, data, offline, pipeline
+from scaledql import benchmarks, configs, data, experiments, offline, pipeline
 from scaledql.data import format as fmt
 
 
@@ -188,3 +188,18 @@ def test_a_run_records_its_budget_and_its_returns_along_it(monkeypatch):
     for point in points:
         assert point["passes"] == pytest.approx(point["step"] * 8 / budget["transitions"])
         assert set(point["mean_return"]) == set(config.games)
+
+
+def test_the_twins_near_optimal_runs_keep_the_sub_optimal_runs_steps():
+    study = experiments.twin_multi_game("twin")
+    sub, near = (study[d]["Scaled QL"][0] for d in experiments.TWIN_DATASETS)
+    # all of the data is 5 times the initial 20 %: a fifth of the passes, the same steps
+    assert near.train.passes == pytest.approx(sub.train.passes / 5)
+    steps = [
+        configs.gradient_steps(c, benchmarks.planned_transitions(c)) for c in (sub, near)
+    ]
+    assert steps[0] == steps[1] == 125_000
+    # a budget in steps is the same steps on either dataset
+    short = experiments.twin_multi_game("twin-short")
+    assert {c.train.num_steps for d in short.values() for c in d["Scaled QL"]} == {10_000}
+    assert all(c.train.passes == 0 for d in short.values() for c in d["Scaled QL"])
