@@ -627,12 +627,16 @@ def twin() -> Config:
     500 steps a call, evaluated with 100 episodes a game after 1/8, 1/4, 1/2 and all of the
     budget.
 
-    The budget was declared before any run at it, as batch_rl's fixed-replay C51 recipe
-    (12.5M steps of 32 over 50M transitions: 8 passes); the issue's probe had CQL + C51 on
-    Space Invaders still rising at 5.8 passes and level from 7.7 to 9.6. The data scale is
-    1M frames a game, not 5M, because 8 passes over 5M transitions are 40M samples: at the
-    5,400-6,000 samples/s this network trains at on one core (`scaledql bench train
-    --preset twin`), 2 hours a run. Measured cost of a run: see the README's preset table.
+    The budget was declared before any run at it: batch_rl's fixed-replay C51 recipe (12.5M
+    steps of 32 over 50M transitions, 8 passes), the least a single-game probe suggested (CQL +
+    C51 on Space Invaders still rising at 5.8 passes, level from 7.7 to 9.6). Its first run
+    does not meet the convergence criterion: Scaled QL's data-action Q-value still rose 18 %
+    over the second half (`findings.late_rise`) and its TD loss fell 8 %. The data scale is 1M
+    frames a game, not 5M, because 8 passes over 5M transitions are 40M samples: about two
+    hours a run at this network's speed. Measured on 2 CPU cores, two runs side by side
+    (records data/results/twin/c8eb6ff4f4a7.json and 406bff01240c.json): Scaled QL 31.7 min
+    (75-100 gradient steps/s, 5,000-6,500 samples/s; four evaluations, 1.9 min the last),
+    BC 16.8 min.
     """
     return Config(
         name="twin",
@@ -659,25 +663,25 @@ def twin_short() -> Config:
     `twin`'s: 10,000 gradient steps of batch 64 over the initial 20 % of 5M-frame
     collections (0.13 passes over 5 x 1M transitions), a ResNet-18 at 1/8 width with the grid
     stem (0.70M parameters), 100 evaluation episodes a game. A run took 7.7 minutes on 2 idle
-    cores (record data/results/twin-short/eef209204884.json: training 4.0 min, evaluation 3.5).
+    CPU cores (record data/results/twin-short/eef209204884.json: training 4.0 min, evaluation 3.5).
     At this budget Scaled QL stays near a one-action policy (below its data in all five games).
     """
-    return Config(
+    base = twin()
+    return dataclasses.replace(
+        base,
         name="twin-short",
-        games=envs.minatar.ALL_GAMES,
         network=NetworkConfig(encoder="resnet18", width=0.125, mlp_sizes=(256,)),
-        data=DataConfig(steps_per_game=5_000_000, capacity=100_000),
-        train=TrainConfig(
-            batch_size=64,
-            target_update_period=500,
+        data=dataclasses.replace(base.data, steps_per_game=5_000_000),
+        train=dataclasses.replace(
+            base.train,
+            passes=0.0,
+            sampler="host",
             num_steps=10_000,
             steps_per_call=10,
             checkpoint_every=2_000,
             log_every=500,
-        ),
+        ),  # fmt: skip
         eval=TWIN_EVAL,
-        dt=TWIN_DT,
-        mae=TWIN_MAE,
     )
 
 
@@ -699,8 +703,8 @@ def twin_smoke() -> Config:
 
 def twin_gpu() -> Config:
     """The MinAtar twin on one GPU: a full-width ResNet-34 (with the grid stem) in bfloat16,
-    batch 256, 100k gradient steps on the same data as `twin`, 200 evaluation episodes a game.
-    For the twin's scaling and transfer runs at sizes a CPU cannot train. Each step costs 216
+    batch 256, 100k gradient steps on the same data as `twin-short`, 200 evaluation episodes a
+    game. For the twin's scaling and transfer runs at sizes a CPU cannot train. Each step costs 216
     GFLOP (XLA's count), so 100k steps are 2.2e16 FLOP: about 4 minutes at 100 TFLOP/s
     achieved. Its update measured on one H200 (`scaledql bench update`, JAX 0.11.2): 161 steps/s,
     so about 10 minutes of gradient steps, with XLA's Triton GEMM fusion switched off

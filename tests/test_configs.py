@@ -59,7 +59,11 @@ def test_misspelled_setting_suggests_the_closest_keys():
 def test_a_game_of_the_other_family_is_refused_naming_both(preset, games, named):
     with pytest.raises(ValueError, match=re.escape(f"names {named} games")) as error:
         configs.override(configs.preset(preset), [f"games={games}"])
-    fix = "twin-smoke, twin, twin-gpu" if named == "MinAtar twin" else "smoke, cpu, gpu, paper"
+    fix = (
+        "twin-smoke, twin, twin-short, twin-gpu"
+        if named == "MinAtar twin"
+        else "smoke, cpu, gpu, paper"
+    )
     assert f"preset {preset!r}" in str(error.value) and fix in str(error.value)
 
 

@@ -81,7 +81,7 @@ def test_the_glance_table_links_each_claim_to_its_chapter_and_marks_missing_runs
     rows = findings.multi_game_findings(None, ale=None)
     table = findings.glance_table(rows).splitlines()
     assert table[0].startswith(
-        "| claim | the paper | the twin, `twin` (seeds x games) | ALE, `cpu`"
+        "| claim | the paper | the twin, `twin-short` (seeds x games) | ALE, `cpu`"
     )
     assert len(table) == 2 + len(rows) == 8  # its data, BC and DT on each dataset
     assert all("(04_multi_game.ipynb)" in line and findings.NOT_RUN in line for line in table[2:])

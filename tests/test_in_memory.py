@@ -13,9 +13,8 @@ from scaledql.data import format as fmt
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("SCALEDQL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path / "results"))
+def isolated(own_storage):
+    return own_storage
 
 
 def binary_grid(episode: int, step: int, channels: int) -> np.ndarray:
@@ -118,26 +117,8 @@ def memory_config(*settings):
     )  # fmt: skip
 
 
-class Killed(Exception):
-    pass
-
-
-def test_a_killed_in_loop_run_resumes_to_the_same_parameters(tmp_path, two_games):
-    config = memory_config("train.num_steps=20")
-    whole = offline.train_offline(config, tmp_path / "whole", two_games, progress=False)
-
-    def kill_at_15(step, metrics):
-        if step == 15:
-            raise Killed
-
-    with pytest.raises(Killed):
-        offline.train_offline(
-            config, tmp_path / "killed", two_games, progress=False, callback=kill_at_15
-        )
-    resumed = offline.train_offline(config, tmp_path / "killed", two_games, progress=False)
-    assert resumed.resumed_from == 10
-    for a, b in zip(jax.tree.leaves(whole.state), jax.tree.leaves(resumed.state), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+def test_a_killed_in_loop_run_resumes_to_the_same_parameters(two_games, killed_and_resumed):
+    killed_and_resumed(memory_config("train.num_steps=20"), two_games)
 
 
 def test_the_budget_in_passes_sets_the_steps_and_the_evaluation_points(tmp_path, two_games):
@@ -195,9 +176,7 @@ def test_the_twins_near_optimal_runs_keep_the_sub_optimal_runs_steps():
     sub, near = (study[d]["Scaled QL"][0] for d in experiments.TWIN_DATASETS)
     # all of the data is 5 times the initial 20 %: a fifth of the passes, the same steps
     assert near.train.passes == pytest.approx(sub.train.passes / 5)
-    steps = [
-        configs.gradient_steps(c, benchmarks.planned_transitions(c)) for c in (sub, near)
-    ]
+    steps = [configs.gradient_steps(c, benchmarks.planned_transitions(c)) for c in (sub, near)]
     assert steps[0] == steps[1] == 125_000
     # a budget in steps is the same steps on either dataset
     short = experiments.twin_multi_game("twin-short")

@@ -80,33 +80,13 @@ def test_smoke_preset_trains_checkpoints_evaluates_and_records(monkeypatch):
     assert pipeline.run_or_load(config, progress=False) == record
 
 
-class Killed(Exception):
-    pass
-
-
 # BC logs no TD loss or CQL term: its metrics file has empty cells to read back on resume
 @pytest.mark.parametrize("loss", ["c51", "bc"])
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, loss):
-    runs = synthetic_runs(tmp_path)
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, loss, killed_and_resumed):
     config = smoke(
         "train.num_steps=20", "train.checkpoint_every=10", "train.log_every=5", f"loss.kind={loss}"
     )
-    whole = offline.train_offline(config, tmp_path / "whole", runs, progress=False)
-
-    def kill_at_15(step, metrics):
-        if step == 15:
-            raise Killed
-
-    with pytest.raises(Killed):
-        offline.train_offline(
-            config, tmp_path / "killed", runs, progress=False, callback=kill_at_15
-        )
-    resumed = offline.train_offline(config, tmp_path / "killed", runs, progress=False)
-    assert resumed.resumed_from == 10
-    for a, b in zip(leaves(whole.state), leaves(resumed.state), strict=True):
-        np.testing.assert_array_equal(a, b)
-    strip = [{k: v for k, v in row.items() if k != "steps_per_s"} for row in whole.metrics]
-    assert strip == [{k: v for k, v in r.items() if k != "steps_per_s"} for r in resumed.metrics]
+    killed_and_resumed(config, synthetic_runs(tmp_path))
 
 
 def test_nan_stops_the_run_naming_the_step_and_last_good_checkpoint(tmp_path, monkeypatch):
