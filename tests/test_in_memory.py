@@ -182,3 +182,23 @@ def test_the_twins_near_optimal_runs_keep_the_sub_optimal_runs_steps():
     short = experiments.twin_multi_game("twin-short")
     assert {c.train.num_steps for d in short.values() for c in d["Scaled QL"]} == {10_000}
     assert all(c.train.passes == 0 for d in short.values() for c in d["Scaled QL"])
+
+
+def test_a_resumed_run_keeps_the_evaluations_it_played_before_it_was_killed(monkeypatch):
+    config = memory_config("train.passes=0.1", "eval.at_fractions=0.25,0.5", "eval.episodes=1")
+    calls = []
+
+    def evaluate(config, params, seed=0, progress=False, **kwargs):
+        calls.append(len(calls))
+        if len(calls) == 2:  # killed while playing the second point
+            raise KeyboardInterrupt
+        return {game: [float(len(calls))] for game in config.games}
+
+    monkeypatch.setattr(pipeline.evaluate, "evaluate", evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_or_load(config, progress=False)
+    record = pipeline.run_or_load(config, progress=False)
+    # the first point was read back, the second played again, then the end
+    assert len(calls) == 4
+    means = [set(point["mean_return"].values()) for point in record["evaluations"]]
+    assert means == [{1.0}, {3.0}, {4.0}]
