@@ -192,6 +192,11 @@ def games_moved(record: dict, baseline: dict, seed: int = 0) -> dict[str, list[s
     return tally(comparisons)[1]
 
 
+def seed_returns(runs: list[dict]) -> dict[str, list[float]]:
+    """{game: [mean evaluation return of each run]} of a method's seeds."""
+    return {g: [r["scores"][g]["mean_return"] for r in runs] for g in runs[0]["scores"]}
+
+
 def games_above(record: dict, reference: dict[str, float]) -> list[str]:
     """The games where the record's mean return is above `reference[game]` (point values)."""
     return [g for g, s in record["scores"].items() if s["mean_return"] > reference[g]]

@@ -226,7 +226,7 @@ def estimate_study(planned, evaluate_s_per_game: float, seconds: float = 5.0) ->
     each game and evaluation point. An online run's acting is not counted, only its
     gradient steps (one every `online.update_period` agent steps).
 
-    planned: (chapter, label, config) as `experiments.book_runs` lists them."""
+    planned: (chapter, label, config) as `studies.book_runs` lists them."""
     speeds: dict[Config, float] = {}
     rows = []
     for chapter, label, config in planned:

@@ -23,7 +23,7 @@ from importlib.metadata import version
 
 import jax
 
-from scaledql import configs, experiments, records, report
+from scaledql import configs, records, report, studies
 from scaledql.atomic import atomic_file
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -286,7 +286,7 @@ def build_html(root: pathlib.Path = REPO_ROOT) -> None:
 
 def _report_missing_runs(preset: str, seed: int, fresh: bool) -> None:
     """Says up front how many runs the chapters will train rather than load."""
-    planned = experiments.book_runs(preset, seed)
+    planned = studies.book_runs(preset, seed)
     missing = len(planned) if fresh else sum(records.load_record(c) is None for _, _, c in planned)
     if missing:
         print(
@@ -311,7 +311,7 @@ def run(
     by the first and reused by the second: each chapter gets the build's start as `since`).
     """
     configs.preset(preset)  # an unknown preset fails here, before any chapter starts
-    experiments.book_runs(preset, seed)  # and one the chapters have no runs for
+    studies.book_runs(preset, seed)  # and one the chapters have no runs for
     names = chapter_names(root)
     unknown = sorted(set(only or ()) - set(names))
     if unknown:

@@ -21,12 +21,12 @@ from scaledql import (
     distributed,
     envs,
     evaluate,
-    experiments,
     networks,
     paper,
     pipeline,
     records,
     scores,
+    studies,
 )
 from scaledql.data import cache_root, dataset_stats, read_log
 
@@ -114,7 +114,7 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
 
 
 def cmd_bench_study(args: argparse.Namespace) -> None:
-    planned = _chapter_runs(experiments.book_runs(args.preset), args.chapter)
+    planned = _chapter_runs(studies.book_runs(args.preset), args.chapter)
     timed = [
         r for r in records.list_records()
         if r["config"]["name"] == args.preset and r.get("evaluations") and r["scores"]
@@ -322,8 +322,11 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     """The fine-tuning runs of chapter 7 (offline) or 8 (online) that match --variant and
     --game, after the pre-trained run they start from."""
 
-    build = {"offline": experiments.offline_finetuning, "online": experiments.online_finetuning}
-    source, runs = build[args.mode](args.preset, args.seed, args.set or [])
+    build = {
+        "offline": studies.offline_finetuning.offline_finetuning,
+        "online": studies.online_finetuning.online_finetuning,
+    }
+    source, runs = build[args.mode](args.preset, args.seed, configs.parse_settings(args.set or []))
     chosen = [
         (variant, game, config)
         for variant, by_game in runs.items()
@@ -419,7 +422,7 @@ def _chapter_runs(planned: list, prefixes: list[str] | None) -> list:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    planned = _chapter_runs(experiments.book_runs(args.preset, args.seed), args.chapter)
+    planned = _chapter_runs(studies.book_runs(args.preset, args.seed), args.chapter)
     k, n = args.shard
     unrecorded = [records.load_record(c) is None for *_, c in planned]
     # balanced on the runs still to train, so that a study resumed part way splits its rest

@@ -5,8 +5,9 @@ assumption); each preset states only where it departs from them.
 
 A `Config` holds everything that defines a run. Presets are functions, one per scale, each saying
 in its docstring what it is for, how long it takes and on what hardware. Settings are changed with
-`dataclasses.replace` or, from the command line and notebooks, with `override(config,
-["network.width=0.5", "games=Pong,Breakout"])`.
+`changed(config, {"network.width": 0.5, "games": ("Pong", "Breakout")})` inside the package, or,
+from the command line and a chapter's `settings`, with `override(config, ["network.width=0.5",
+"games=Pong,Breakout"])`.
 
 This module imports no jax: configs are cheap to build, hash and print.
 """
@@ -21,7 +22,7 @@ import inspect
 import json
 import sys
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from scaledql import envs
 
@@ -529,11 +530,10 @@ def cpu() -> Config:
     """The book's default: a reduced-scale run on a laptop or a 2-core CPU machine.
 
     The five ablation games of Table 2, a ResNet-18 at 1/4 width (2.2M parameters), batch 64,
-    on data collected here by an online DQN (100k agent steps a game, about 15 min a game).
-    Measured on 2 CPU cores: about 5 gradient steps/s (10.3 GFLOP a step), so the 30k steps
-    take about 1.6 hours, plus 7.4 minutes of evaluation (10 episodes a game). A target copy
-    every 1000 steps gives 30 copies in the run. First record: data/results/cpu/c6cc24025b6b.json
-    (above its data in SpaceInvaders and Seaquest, not in Asterix, Breakout or Pong).
+    on data collected here by an online DQN (100k agent steps a game, about 15 min a game),
+    30k gradient steps with a target copy every 1000. Measured on 2 CPU cores: about 5
+    gradient steps/s (10.3 GFLOP a step), so about 1.6 hours a run, plus 7.4 minutes of
+    evaluation (10 episodes a game).
     """
     return Config(
         name="cpu",
@@ -556,11 +556,10 @@ def gpu() -> Config:
     """The strongest runs this project makes itself: one GPU (H100/H200 class), about an hour.
 
     The five ablation games, a full-width ResNet-34 (25.8M parameters) in bfloat16, batch 256,
-    200k gradient steps on data collected here. Each step costs 1.03 TFLOP (XLA's count), so
-    200k steps are 2e17 FLOP. Its update measured on one H200 (`scaledql bench update`, JAX
-    0.11.2, 2026-12-04): 108 steps/s, about 111 TFLOP/s, so 31 minutes of gradient steps; data
-    and evaluation come on top, no run record yet. With `loss.kind=dt` it trains a Decision
-    Transformer of Lee et al.'s DT-40M size (d_model 768, 6 layers, 12 heads) instead.
+    200k gradient steps on data collected here (1.03 TFLOP a step). Its update runs at 108
+    steps/s on one H200: 31 minutes of gradient steps, data and evaluation on top. With
+    `loss.kind=dt` it trains a Decision Transformer of Lee et al.'s DT-40M size (d_model 768,
+    6 layers, 12 heads) instead.
     """
     return Config(
         name="gpu",
@@ -625,18 +624,10 @@ def twin() -> Config:
     0.21M parameters, 8.3k in the encoder and embedding, 197k in the heads), batch 64,
     **8 passes** over the data (125k gradient steps), drawn in memory inside the jitted loop
     500 steps a call, evaluated with 100 episodes a game after 1/8, 1/4, 1/2 and all of the
-    budget.
-
-    The budget was declared before any run at it: batch_rl's fixed-replay C51 recipe (12.5M
-    steps of 32 over 50M transitions, 8 passes), the least a single-game probe suggested (CQL +
-    C51 on Space Invaders still rising at 5.8 passes, level from 7.7 to 9.6). Its first run
-    does not meet the convergence criterion: Scaled QL's data-action Q-value still rose 18 %
-    over the second half (`findings.late_rise`) and its TD loss fell 8 %. The data scale is 1M
-    frames a game, not 5M, because 8 passes over 5M transitions are 40M samples: about two
-    hours a run at this network's speed. Measured on 2 CPU cores, two runs side by side
-    (records data/results/twin/c8eb6ff4f4a7.json and 406bff01240c.json): Scaled QL 31.7 min
-    (75-100 gradient steps/s, 5,000-6,500 samples/s; four evaluations, 1.9 min the last),
-    BC 16.8 min.
+    budget. Measured on 2 CPU cores, two runs side by side: Scaled QL 31.7 min (75-100
+    gradient steps/s; four evaluations, 1.9 min the last), BC 16.8 min. How the budget was
+    declared, and what its first runs' metrics say of it: the book's notes, "The twin's
+    budget in passes".
     """
     return Config(
         name="twin",
@@ -662,9 +653,8 @@ def twin_short() -> Config:
     """The twin's first budget, the study the book's chapters read until it is re-run at
     `twin`'s: 10,000 gradient steps of batch 64 over the initial 20 % of 5M-frame
     collections (0.13 passes over 5 x 1M transitions), a ResNet-18 at 1/8 width with the grid
-    stem (0.70M parameters), 100 evaluation episodes a game. A run took 7.7 minutes on 2 idle
-    CPU cores (record data/results/twin-short/eef209204884.json: training 4.0 min, evaluation 3.5).
-    At this budget Scaled QL stays near a one-action policy (below its data in all five games).
+    stem (0.70M parameters), 100 evaluation episodes a game. A run takes 7.7 minutes on 2 idle
+    CPU cores (training 4.0 min, evaluation 3.5).
     """
     base = twin()
     return dataclasses.replace(
@@ -704,17 +694,12 @@ def twin_smoke() -> Config:
 def twin_gpu() -> Config:
     """The MinAtar twin on one GPU: a full-width ResNet-34 (with the grid stem) in bfloat16,
     batch 256, 100k gradient steps on the same data as `twin-short`, 200 evaluation episodes a
-    game. For the twin's scaling and transfer runs at sizes a CPU cannot train. Each step costs 216
-    GFLOP (XLA's count), so 100k steps are 2.2e16 FLOP: about 4 minutes at 100 TFLOP/s
-    achieved. Its update measured on one H200 (`scaledql bench update`, JAX 0.11.2): 161 steps/s,
-    so about 10 minutes of gradient steps, with XLA's Triton GEMM fusion switched off
-    (XLA_FLAGS=--xla_gpu_enable_triton_gemm=false): with it on, XLA's GPU compiler aborted on
-    the grid convolutions' matmuls (triton_tiling_propagation.cc: "9 vs. 5"). With
-    `loss.kind=dt` (d_model 512, 6 layers: 19.3M parameters, 830 GFLOP a step) measured on one
-    H200 (record data/results/twin-gpu/d557243a49b4.json, its first 40k steps): 125-127 steps/s,
-    so about 13 minutes for 100k steps and 1.5 minutes of evaluation. Mean returns against the
-    data's: Asterix 2.8 (7.8), Breakout 2.7 (2.8), Freeway 43.6 (42.3), Seaquest 0.7 (0.9),
-    Space Invaders 20.2 (20.0).
+    game. For the twin's scaling and transfer runs at sizes a CPU cannot train. Each step costs
+    216 GFLOP; its update runs at 161 steps/s on one H200 with
+    `XLA_FLAGS=--xla_gpu_enable_triton_gemm=false` (XLA's GPU compiler aborts on the grid
+    convolutions' matmuls with Triton GEMM fusion on): about 10 minutes of gradient steps. With
+    `loss.kind=dt` (d_model 512, 6 layers: 19.3M parameters) 125-127 steps/s: about 13 minutes
+    for 100k steps and 1.5 minutes of evaluation.
     """
     return Config(
         name="twin-gpu",
@@ -792,22 +777,40 @@ def _parse(text: str, annotation, key: str):
     return text
 
 
-def override(config: Config, settings: Iterable[str]) -> Config:
-    """Applies `key=value` settings (see `setting_names`) and returns the new, validated config.
-    The settings are validated together, so their order does not matter."""
+def _coerce(value, annotation, key: str):
+    """A typed value for a setting: text parsed as the command line's is; an int where a float
+    goes, and a list where a tuple goes, converted; any other type refused."""
+    if isinstance(value, str):
+        return _parse(value.strip(), annotation, key)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple and isinstance(value, list | tuple):
+        return tuple(_coerce(item, args[0], key) for item in value)
+    if type(None) in args:  # `float | None`
+        if value is None:
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)), key)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(annotation, type) and not isinstance(value, annotation):
+        raise ValueError(f"{key}={value!r}: expected a {annotation.__name__}")
+    return value
+
+
+def changed(config: Config, values: Mapping[str, object]) -> Config:
+    """The config with typed changes, {setting name: value} (see `setting_names`), e.g.
+    `changed(config, {"loss.kind": "bc", "network.width": 0.5})`, validated together."""
     changes: dict = {}  # field or section: its new value or {field: new value}
-    for setting in settings:
-        key, sep, text = setting.partition("=")
-        key = key.strip()
-        if not sep or key not in setting_names(config):
-            raise ValueError(_unknown_setting(setting, key if sep else "", setting_names(config)))
+    names = setting_names(config)
+    for key, value in values.items():
+        if key not in names:
+            raise ValueError(_unknown_setting(f"{key}={value}", key, names))
         section, _, field = key.rpartition(".")
         owner = type(getattr(config, section)) if section else Config
-        value = _parse(text.strip(), typing.get_type_hints(owner)[field], key)
+        typed = _coerce(value, typing.get_type_hints(owner)[field], key)
         if section:
-            changes.setdefault(section, {})[field] = value
+            changes.setdefault(section, {})[field] = typed
         else:
-            changes[field] = value
+            changes[field] = typed
     if "games" in changes:
         _check_same_family(config, changes["games"])
     sections = {
@@ -816,6 +819,25 @@ def override(config: Config, settings: Iterable[str]) -> Config:
         if isinstance(value, dict)
     }
     return dataclasses.replace(config, **{**changes, **sections})
+
+
+def parse_settings(settings: Iterable[str]) -> dict[str, str]:
+    """{setting name: its text} of `key=value` settings, as the command line and a chapter's
+    `settings` give them (a later one wins); `changed` types each value."""
+    parsed = {}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep:
+            raise ValueError(_unknown_setting(setting, "", []))
+        parsed[key.strip()] = text.strip()
+    return parsed
+
+
+def override(config: Config, settings: Iterable[str]) -> Config:
+    """Applies `key=value` settings (the command line's, see `setting_names`) and returns the
+    new, validated config. The settings are validated together, so their order does not matter
+    (a later setting of the same name wins)."""
+    return changed(config, parse_settings(settings))
 
 
 def _unknown_setting(setting: str, key: str, names: list[str]) -> str:

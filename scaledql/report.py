@@ -8,6 +8,8 @@ import os
 import pathlib
 from collections.abc import Callable
 
+import pandas as pd
+
 from scaledql import atomic
 from scaledql import records as run_records
 
@@ -148,22 +150,6 @@ def study_status(configs_by_key: dict, preset: str) -> str:
     return "\n".join(lines)  # short lines: a chapter shows the text as code, unwrapped
 
 
-def methods_status(starts: dict, runs: dict[tuple[str, str], list], preset: str) -> str:
-    """`study_status` of each pre-training method of a study of its own, method by method, as
-    the chapter reads each once it has a whole seed. starts: {(game, method) or method:
-    [pre-training run of each seed]}; runs: {(game, method): [run from it, each seed]}."""
-
-    def method_of(key) -> str:
-        return key[-1] if isinstance(key, tuple) else key
-
-    blocks = []
-    for method in dict.fromkeys(method for _, method in runs):
-        study = {("pre-training", k): c for k, c in starts.items() if method_of(k) == method}
-        study |= {k: c for k, c in runs.items() if k[1] == method}
-        blocks.append(f"{method}: {study_status(study, preset)}")
-    return "\n".join(blocks)
-
-
 def interval(estimate: tuple[float, float, float], unit: str = "", signed: bool = False) -> str:
     """A (point, low, high) fraction as percentages: `12.3 [10.1, 14.0]`, with `unit` (e.g. " %")
     after the point and signs when `signed`. An interval of no width (one seed, or one value a
@@ -172,6 +158,21 @@ def interval(estimate: tuple[float, float, float], unit: str = "", signed: bool 
     if estimate[1] == estimate[2]:
         return f"{point}{unit}"
     return f"{point}{unit} [{low}, {high}]"
+
+
+def interval_table(estimates: dict[str, dict[str, tuple[float, float, float]]]) -> pd.DataFrame:
+    """One row a method, one column a metric: `interval` of each estimate (in %)."""
+    return pd.DataFrame(
+        {
+            method: {f"{metric} (%)": interval(value) for metric, value in values.items()}
+            for method, values in estimates.items()
+        }
+    ).T
+
+
+def capitalised(text: str) -> str:
+    """The text with its first letter a capital (a dataset's name opening a caption)."""
+    return text[:1].upper() + text[1:]
 
 
 def relation(verdict: str) -> str:

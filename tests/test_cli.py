@@ -156,19 +156,19 @@ def test_a_twin_collection_with_other_settings_records_them_and_is_not_mixed(
 
 
 def test_runs_lists_the_twin_study_and_shards_its_training(tmp_path, capsys, monkeypatch):
-    from scaledql import configs, experiments, records
+    from scaledql import configs, records, studies
 
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
-    planned = experiments.book_runs("twin")
+    planned = studies.book_runs("twin")
     # chapter 4: 2 methods x 2 datasets x 5 seeds; chapter 5: 12 sizes x 3 seeds, less the
     # ResNet + C51 size that is chapter 4's Scaled QL; chapter 6: 4 variants x 5 seeds (its
     # Scaled QL seeds are chapter 4's, its MSE seeds 0-2 chapter 5's); chapter 7: 5 held-out
     # games x 3 seeds x (a pre-trained run and 3 fine-tuning variants); chapter 8: 4 variants
     # x 3 seeds x (pre-trained, scratch) (its pre-trained runs are chapter 4's); then, after
     # the paper's claims, the comparison methods: the Decision Transformer (2 datasets x 5
-    # seeds), HL-Gauss (5 seeds), the online MAE (3 seeds x a pre-training and 4 variants),
-    # and Fig. 7's other pre-training (5 games x 3 methods x 3 seeds x 2 runs)
-    assert len(planned) == 20 + 33 + 17 + 60 + 24 + 10 + 5 + 15 + 90
+    # seeds), HL-Gauss (5 seeds), Fig. 7's other pre-training (5 games x 3 methods x 3 seeds x
+    # 2 runs) and the online MAE (3 seeds x a pre-training and 4 variants)
+    assert len(planned) == 20 + 33 + 17 + 60 + 24 + 10 + 5 + 90 + 15
     assert all(config.loss.kind == "dt" for _, _, config in planned[-120:-110])
     assert all(config.loss.kind == "hl_gauss" for _, _, config in planned[-110:-105])
     first = planned[0][2]

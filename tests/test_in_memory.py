@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from scaledql import benchmarks, configs, data, experiments, offline, pipeline
+from scaledql import benchmarks, configs, data, offline, pipeline, studies
 from scaledql.data import format as fmt
 
 
@@ -172,16 +172,19 @@ def test_a_run_records_its_budget_and_its_returns_along_it(monkeypatch):
 
 
 def test_the_twins_near_optimal_runs_keep_the_sub_optimal_runs_steps():
-    study = experiments.twin_multi_game("twin")
-    sub, near = (study[d]["Scaled QL"][0] for d in experiments.TWIN_DATASETS)
+    def scaled_ql(twin_preset: str) -> list[configs.Config]:
+        claims, _ = studies.multi_game.twin_studies(twin_preset)
+        return [r.config for r in claims.runs if r.key[1] == "Scaled QL"]
+
+    sub, near = scaled_ql("twin")[:2]  # seed 0 on each dataset, the initial 20 % first
     # all of the data is 5 times the initial 20 %: a fifth of the passes, the same steps
     assert near.train.passes == pytest.approx(sub.train.passes / 5)
     steps = [configs.gradient_steps(c, benchmarks.planned_transitions(c)) for c in (sub, near)]
     assert steps[0] == steps[1] == 125_000
     # a budget in steps is the same steps on either dataset
-    short = experiments.twin_multi_game("twin-short")
-    assert {c.train.num_steps for d in short.values() for c in d["Scaled QL"]} == {10_000}
-    assert all(c.train.passes == 0 for d in short.values() for c in d["Scaled QL"])
+    short = scaled_ql("twin-short")
+    assert {c.train.num_steps for c in short} == {10_000}
+    assert all(c.train.passes == 0 for c in short)
 
 
 def test_a_resumed_run_keeps_the_evaluations_it_played_before_it_was_killed(monkeypatch):

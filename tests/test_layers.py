@@ -25,8 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("records",),  # storage and provenance of run records
     ("analysis",),  # score matrices, aggregates, every verdict the book states
     ("pipeline",),  # the one module that wires the steps together
-    ("experiments",),  # each chapter's runs, with the paper's claims
     ("plotting", "report"),  # figures and the text beside them
+    ("studies",),  # each chapter's runs at every preset, the paper's claims, and their `load`
     ("findings",),  # each claim's results and verdicts from the records; the glance table
     ("benchmarks", "book", "cli"),
 )

@@ -7,7 +7,9 @@ import pathlib
 
 import pytest
 
-from scaledql import configs, experiments, networks, paper, pipeline, records, report
+from scaledql import configs, findings, networks, paper, pipeline, records, report, studies
+from scaledql.studies.ablations import Ablation
+from scaledql.studies.base import PaperClaim
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -18,47 +20,45 @@ def differences(base, other) -> set[str]:
     return {s.split("=")[0] for s in configs.changed_settings(other) if s not in base_settings}
 
 
-@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
+@pytest.mark.parametrize("preset", studies.scales.BOOK_PRESETS)
 def test_multi_game_compares_scaled_ql_and_bc_on_the_same_everything_else(preset):
-    runs = experiments.multi_game(preset, seed=2, settings=["loss.cql_alpha=0.1"])
+    runs = studies.multi_game.multi_game(preset, seed=2, settings={"loss.cql_alpha": 0.1})
     assert runs["Scaled QL"].seed == 2 and runs["Scaled QL"].loss.cql_alpha == 0.1
     assert differences(runs["Scaled QL"], runs["BC"]) == {"loss.kind"}
     assert runs["BC"].loss.kind == "bc"
 
 
-@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
+@pytest.mark.parametrize("preset", studies.scales.BOOK_PRESETS)
 def test_each_ablation_changes_exactly_its_setting(preset):
-    base, variants = experiments.ablations(preset)
+    base, variants = studies.ablations.ablations(preset)
     assert set(variants) >= {"TD loss", "feature normalisation", "readout", "conservatism"}
-    for name, ablation in experiments.ABLATIONS.items():
-        keys = {setting.partition("=")[0] for setting in ablation.settings}
-        assert differences(base, variants[name][1]) == keys, name
-        assert variants[name][0] == ablation.label
-    assert variants["conservatism"][1].loss.cql_alpha == 0.0
-    assert variants["TD loss"][1].loss.kind == "mse"
+    for name, ablation in studies.ablations.ABLATIONS.items():
+        assert differences(base, variants[name]) == set(ablation.changes), name
+    assert variants["conservatism"].loss.cql_alpha == 0.0
+    assert variants["TD loss"].loss.kind == "mse"
 
 
 def test_each_comparison_carries_the_papers_reported_numbers():
     # the numbers as printed in the paper (Tables 1 and 2, Fig. 5), typed in here by hand
-    td = experiments.ABLATIONS["TD loss"].paper
+    td = studies.ablations.ABLATIONS["TD loss"].paper
     assert (td.run, td.other, td.verdict) == (98.9, 59.5, "above")
     assert td.difference == pytest.approx(39.4)
-    norm = experiments.ABLATIONS["feature normalisation"].paper
+    norm = studies.ablations.ABLATIONS["feature normalisation"].paper
     assert (norm.run, norm.other) == (78.0, 50.9) and "Table 2" in norm.source
-    assert experiments.ABLATIONS["readout"].paper.difference is None
-    assert experiments.MULTI_GAME_PAPER_IQM == {
+    assert studies.ablations.ABLATIONS["readout"].paper.difference is None
+    assert studies.multi_game.MULTI_GAME_PAPER_IQM == {
         "Scaled QL": 77.8, "Behaviour policy": 51.0, "DT (200M)": 30.6
     }  # fmt: skip
-    assert experiments.MULTI_GAME_CLAIMS["behaviour data"].difference == pytest.approx(26.8)
-    assert experiments.SCALING_CLAIMS["IMPALA + C51"].verdict == "not above"
-    gains = {k: c.gain for k, c in experiments.OFFLINE_FINETUNE_CLAIMS.items()}
+    assert studies.multi_game.MULTI_GAME_CLAIMS["behaviour data"].difference == pytest.approx(26.8)
+    assert studies.scaling.SCALING_CLAIMS["IMPALA + C51"].verdict == "not above"
+    gains = {k: c.gain for k, c in studies.offline_finetuning.OFFLINE_FINETUNE_CLAIMS.items()}
     assert gains == {"Scaled QL (scratch)": 45.0, "other pre-training": 82.0}
-    assert {c.verdict for c in experiments.SCALING_CLAIMS.values()} <= {"above", "not above"}
+    assert {c.verdict for c in studies.scaling.SCALING_CLAIMS.values()} <= {"above", "not above"}
 
 
-@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
+@pytest.mark.parametrize("preset", studies.scales.BOOK_PRESETS)
 def test_scaling_has_three_or_more_growing_sizes_per_family(preset):
-    points = experiments.scaling(preset)
+    points = studies.scaling.scaling(preset)
     families = {p.family for p in points}
     assert families == {"ResNet + C51", "ResNet + MSE", "IMPALA + C51"}
     for family in families:
@@ -69,12 +69,17 @@ def test_scaling_has_three_or_more_growing_sizes_per_family(preset):
 
 @pytest.mark.parametrize("twin_preset", ["twin", "twin-short", "twin-gpu"])
 def test_the_twins_sweep_has_four_sizes_over_two_orders_of_magnitude_per_family(twin_preset):
-    plan = experiments.twin_scaling(twin_preset)
-    assert len(plan) == experiments.TWIN_SEEDS["05_scaling"]
-    assert [p.config.seed for p in plan[-1]] == [len(plan) - 1] * len(plan[0])
+    (sweep,) = studies.scaling.twin_studies(twin_preset)
+    by_size = sweep.seeds()
+    seeds = studies.scales.TWIN_SEEDS["05_scaling"]
+    assert [[c.seed for c in configs_] for configs_ in by_size.values()] == [
+        list(range(seeds))
+    ] * len(by_size)
     for family in ("ResNet + C51", "ResNet + MSE", "IMPALA + C51"):
         sizes = [
-            networks.param_breakdown(p.config)["encoder"] for p in plan[0] if p.family == family
+            networks.param_breakdown(c[0])["encoder"]
+            for (f, _), c in by_size.items()
+            if f == family
         ]
         assert len(sizes) >= 4 and sizes == sorted(sizes) and sizes[-1] >= 100 * sizes[0]
 
@@ -83,24 +88,21 @@ def test_the_twins_sweep_has_four_sizes_over_two_orders_of_magnitude_per_family(
     ("twin_preset", "default"), [("twin", "resnet4 x1/8"), ("twin-short", "resnet18 x1/8")]
 )
 def test_the_twins_sweep_shares_its_default_network_with_the_multi_game_runs(twin_preset, default):
-    plan = experiments.twin_scaling(twin_preset)
-    study = experiments.twin_multi_game(twin_preset)
-    scaled_ql = study[experiments.MULTI_GAME_DATA]["Scaled QL"]
-    shared = [
-        next(p for p in points if p.family == "ResNet + C51" and p.label == default)
-        for points in plan
-    ]
-    assert [p.config for p in shared] == scaled_ql[: len(plan)]
-    chapters = [chapter for chapter, _, _ in experiments.book_runs(twin_preset)]
+    (sweep,) = studies.scaling.twin_studies(twin_preset)
+    claims, _ = studies.multi_game.twin_studies(twin_preset)
+    scaled_ql = claims.seeds()[(studies.multi_game.MULTI_GAME_DATA, "Scaled QL")]
+    shared = sweep.seeds()[("ResNet + C51", default)]
+    assert shared == scaled_ql[: len(shared)]
+    chapters = [chapter for chapter, _, _ in studies.book_runs(twin_preset)]
     # the shared C51 runs are listed once, under chapter 4
-    assert chapters.count("05_scaling") == len(plan) * (len(plan[0]) - 1)
+    assert chapters.count("05_scaling") == len(sweep.runs) - len(shared)
 
 
 def test_sweeps_carry_the_preset_budget_and_the_readers_settings_win():
-    base, _ = experiments.ablations("cpu", settings=["train.num_steps=123"])
+    base, _ = studies.ablations.ablations("cpu", settings={"train.num_steps": 123})
     assert base.train.num_steps == 123
-    assert experiments.sweep_config("cpu").train.num_steps == 10_000
-    assert experiments.sweep_config("smoke") == configs.preset("smoke")
+    assert studies.base.sweep_config("cpu").train.num_steps == 10_000
+    assert studies.base.sweep_config("smoke") == configs.preset("smoke")
 
 
 def test_paper_tables_hold_the_reported_numbers():
@@ -199,14 +201,17 @@ def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
 ):
     from scaledql import cli
 
-    planned = experiments.book_runs("cpu")
+    planned = studies.book_runs("cpu")
     hashes = [configs.config_hash(c) for _, _, c in planned]
     # every config the chapters build, however many runs share one (chapter 4's Scaled QL is
     # the pre-trained run of 7 and 8; chapter 6's base and MSE variant are points of 5's sweep)
-    base, variants = experiments.ablations("cpu")
-    every = [*experiments.multi_game("cpu").values(), base]
-    every += [p.config for p in experiments.scaling("cpu")] + [c for _, c in variants.values()]
-    for build in (experiments.offline_finetuning, experiments.online_finetuning):
+    base, variants = studies.ablations.ablations("cpu")
+    every = [*studies.multi_game.multi_game("cpu").values(), base]
+    every += [p.config for p in studies.scaling.scaling("cpu")] + list(variants.values())
+    for build in (
+        studies.offline_finetuning.offline_finetuning,
+        studies.online_finetuning.online_finetuning,
+    ):
         source, runs = build("cpu")
         every += [source, *(c for by_game in runs.values() for c in by_game.values())]
     expected = len({configs.config_hash(c) for c in every})
@@ -222,22 +227,51 @@ def test_book_runs_lists_each_config_once_and_the_cli_shows_their_state(
     assert "scaledql train --preset cpu --set loss.kind=bc" in out
 
 
-def test_knob_settings_skip_empty_knobs_and_reject_unknown_ones():
-    settings = experiments.knob_settings(
-        games=["Pong", "Breakout"], encoder="", width=None, cql_alpha=0.5, num_steps=None
+def test_a_readers_changes_skip_empty_knobs_let_settings_win_and_reject_unknown_knobs():
+    changes = studies.base.changes(
+        ["train.num_steps=500", "loss.cql_alpha=0.25"],
+        games=["Pong", "Breakout"],
+        encoder="",
+        width=None,
+        cql_alpha=0.5,
+        num_steps=None,
     )
-    assert settings == ["games=Pong,Breakout", "loss.cql_alpha=0.5"]
-    config = configs.override(configs.preset("cpu"), settings)
-    assert config.games == ("Pong", "Breakout") and config.loss.cql_alpha == 0.5
+    assert changes == {
+        "games": ("Pong", "Breakout"),
+        "loss.cql_alpha": "0.25",  # the setting's text, after the knob: it wins
+        "train.num_steps": "500",
+    }
+    config = configs.changed(configs.preset("cpu"), changes)
+    assert config.games == ("Pong", "Breakout") and config.loss.cql_alpha == 0.25
+    assert config.train.num_steps == 500
+    assert studies.base.as_text(changes) == [
+        "games=Pong,Breakout",
+        "loss.cql_alpha=0.25",
+        "train.num_steps=500",
+    ]
     with pytest.raises(ValueError, match="unknown knobs \\['alpha'\\]"):
-        experiments.knob_settings(alpha=0.1)
+        studies.base.changes(alpha=0.1)
 
 
-@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
+def test_typed_changes_match_the_command_lines_settings_and_refuse_wrong_types():
+    base = configs.preset("cpu")
+    typed = configs.changed(base, {"network.width": 1, "games": ["Pong"], "seed": 3})
+    assert typed == configs.override(base, ["network.width=1", "games=Pong", "seed=3"])
+    assert isinstance(typed.network.width, float)
+    assert configs.config_hash(typed) == configs.config_hash(
+        configs.override(base, ["network.width=1.0", "games=Pong", "seed=3"])
+    )
+    with pytest.raises(ValueError, match="train.num_steps=0.5: expected a int"):
+        configs.changed(base, {"train.num_steps": 0.5})
+    with pytest.raises(ValueError, match="unknown setting 'network.widht'; did you mean"):
+        configs.changed(base, {"network.widht": 0.5})
+
+
+@pytest.mark.parametrize("preset", studies.scales.BOOK_PRESETS)
 def test_offline_finetuning_holds_out_its_games_and_varies_only_the_start(preset):
-    source, runs = experiments.offline_finetuning(preset, seed=1)
-    assert source == experiments.multi_game(preset, seed=1)["Scaled QL"]
-    held_out = experiments.HELD_OUT_BY_PRESET[preset]
+    source, runs = studies.offline_finetuning.offline_finetuning(preset, seed=1)
+    assert source == studies.multi_game.multi_game(preset, seed=1)["Scaled QL"]
+    held_out = studies.scales.SCALES[preset].held_out
     assert not set(held_out) & set(source.games)
     source_hash = configs.config_hash(source)
     for variant, by_game in runs.items():
@@ -261,12 +295,12 @@ def test_offline_finetuning_holds_out_its_games_and_varies_only_the_start(preset
 
 def test_fine_tuning_refuses_a_held_out_game_that_was_pre_trained_on():
     with pytest.raises(ValueError, match="held-out games Alien are also pre-training games"):
-        experiments.offline_finetuning("cpu", settings=["games=Alien,Pong"])
+        studies.offline_finetuning.offline_finetuning("cpu", settings={"games": ("Alien", "Pong")})
 
 
-@pytest.mark.parametrize("preset", experiments.BOOK_PRESETS)
+@pytest.mark.parametrize("preset", studies.scales.BOOK_PRESETS)
 def test_online_finetuning_plays_the_papers_modes_from_pretrained_or_scratch(preset):
-    source, runs = experiments.online_finetuning(preset)
+    source, runs = studies.online_finetuning.online_finetuning(preset)
     expected = {"Freeway m1d0", "Hero m1d0", "Breakout m12d0"}
     if preset == "smoke":
         expected = {"Breakout m12d0"}
@@ -295,13 +329,17 @@ def test_finetune_cli_names_the_variants_when_nothing_matches(capsys):
 
 def test_twin_leave_one_out_holds_out_every_game_once_from_its_own_pre_training():
     games = configs.preset("twin").games
-    plan = experiments.twin_offline_finetuning("twin", first_seed=3)
-    assert list(plan) == list(games)
-    for held_out, by_seed in plan.items():
-        assert [source.seed for source, _ in by_seed] == [3, 4, 5]
-        for source, variants in by_seed:
+    by_key = studies.offline_finetuning.twin_studies("twin", first_seed=3)[0].seeds(True)
+    assert list(dict.fromkeys(game for game, _ in by_key)) == list(games)
+    for held_out in games:
+        sources = by_key[(held_out, "pre-trained")]
+        assert [source.seed for source in sources] == [3, 4, 5]
+        for i, source in enumerate(sources):
+            variants = {
+                v: by_key[(held_out, v)][i] for v in studies.offline_finetuning.OFFLINE_VARIANTS
+            }
             assert held_out not in source.games and len(source.games) == len(games) - 1
-            assert list(variants) == list(experiments.OFFLINE_VARIANTS)
+            assert list(variants) == list(studies.offline_finetuning.OFFLINE_VARIANTS)
             source_hash = configs.config_hash(source)
             for variant, config in variants.items():
                 assert config.games == (held_out,) and config.seed == source.seed
@@ -315,16 +353,17 @@ def test_twin_leave_one_out_holds_out_every_game_once_from_its_own_pre_training(
 
 
 def test_chapters_train_the_twin_study_only_at_twin_smoke_unless_told():
-    assert experiments.twin_trained_by_chapters("twin-smoke")
-    assert not experiments.twin_trained_by_chapters("twin")  # hours: `scaledql runs --train`
-    assert experiments.twin_trained_by_chapters("twin", train=True)
-    assert not experiments.twin_trained_by_chapters("twin-smoke", train=False)
+    assert studies.base.trains_twin("twin-smoke")
+    assert not studies.base.trains_twin("twin")  # hours: `scaledql runs --train`
+    assert studies.base.trains_twin("twin", train=True)
+    assert not studies.base.trains_twin("twin-smoke", train=False)
 
 
 def test_twin_online_fine_tunes_chapter_4s_networks_in_every_new_variant():
-    sources, runs = experiments.twin_online_finetuning("twin", first_seed=1)
-    study = experiments.twin_multi_game("twin", first_seed=1)
-    scaled_ql = study[experiments.MULTI_GAME_DATA]["Scaled QL"]
+    runs = studies.online_finetuning.twin_studies("twin", first_seed=1)[0].seeds(True)
+    sources = runs.pop(("pre-trained",))
+    claims, _ = studies.multi_game.twin_studies("twin", first_seed=1)
+    scaled_ql = claims.seeds()[(studies.multi_game.MULTI_GAME_DATA, "Scaled QL")]
     # the pre-trained runs are the multi-game chapter's Scaled QL seeds, not new runs
     assert [configs.config_hash(c) for c in sources] == [
         configs.config_hash(c) for c in scaled_ql[:3]
@@ -341,9 +380,10 @@ def test_twin_online_fine_tunes_chapter_4s_networks_in_every_new_variant():
             assert config.network == source.network and config.seed == source.seed
             expected = configs.config_hash(source) if "pre-trained" in arm else ""
             assert config.finetune.pretrained == expected
-    smoke_sources, smoke_runs = experiments.twin_online_finetuning("twin-smoke")
-    assert len(smoke_sources) == 2 and {g for g, _ in smoke_runs} == {"minatar/Breakout"}
-    labels = [label for chapter, label, _ in experiments.book_runs("twin")]
+    smoke_runs = studies.online_finetuning.twin_studies("twin-smoke")[0].seeds(True)
+    assert len(smoke_runs.pop(("pre-trained",))) == 2
+    assert {g for g, _ in smoke_runs} == {"minatar/Breakout"}
+    labels = [label for chapter, label, _ in studies.book_runs("twin")]
     assert "Scaled QL (pre-trained), minatar/Freeway m1, seed 2" in labels
 
 
@@ -381,21 +421,54 @@ def test_study_status_counts_recorded_runs_and_whole_seeds(tmp_path, monkeypatch
 
 def test_each_pre_training_method_reports_its_own_runs_and_whole_seeds(tmp_path, monkeypatch):
     monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
-    starts, runs = experiments.twin_pretraining_methods("twin-smoke")
+    method_studies = {s.name: s for s in studies.offline_finetuning.twin_studies("twin-smoke")}
+    mae = method_studies["MAE"]
+    runs = mae.seeds(everything=True)
     games = {game for game, _ in runs}
     seeds = len(runs[next(iter(runs))])
     # MAE's seed 0 whole: its pre-training and fine-tuning on every held-out game
-    for game in games:
-        for config in (starts[(game, "MAE")][0], runs[(game, "MAE")][0]):
-            records.write_record({}, records.record_path(config))
-    blocks = report.methods_status(starts, runs, "twin-smoke").split("\n")
+    for run in mae.runs:
+        if run.seed == 0:
+            records.write_record({}, records.record_path(run.config))
     planned = 2 * len(games) * seeds  # a pre-training and a fine-tuning run a game and seed
-    mae = blocks.index(f"MAE: {2 * len(games)} of {planned} runs recorded at preset twin-smoke")
-    assert blocks[mae + 1] == f"1 of the {seeds} planned seeds whole; the sections below read those"
-    bc = blocks.index(f"BC (pre-trained): 0 of {planned} runs recorded at preset twin-smoke")
-    assert blocks[bc + 1] == "No seed is whole yet: the sections below wait for one"
-    # chapter 8's pre-training runs are keyed by method alone
-    online_starts, online_runs = experiments.twin_online_pretraining_methods("twin-smoke")
-    text = report.methods_status(online_starts, online_runs, "twin-smoke")
-    online_planned = sum(map(len, online_starts.values())) + sum(map(len, online_runs.values()))
-    assert text.startswith(f"MAE: 0 of {online_planned} runs recorded")
+    assert mae.status_line().split("\n")[:2] == [
+        f"MAE: {2 * len(games)} of {planned} runs recorded at preset twin-smoke",
+        f"1 of the {seeds} planned seeds whole; the sections below read those",
+    ]
+    assert method_studies["BC (pre-trained)"].status_line().split("\n")[:2] == [
+        f"BC (pre-trained): 0 of {planned} runs recorded at preset twin-smoke",
+        "No seed is whole yet: the sections below wait for one",
+    ]
+    assert [len(r) for r in mae.load(train=False).values()] == [1] * len(games)
+    # chapter 8's method pre-trains once a seed, for every game it then plays
+    online = studies.online_finetuning.twin_studies("twin-smoke")[1]
+    assert online.status_line().startswith(f"MAE: 0 of {len(online.runs)} runs recorded")
+    assert len(online.seeds(everything=True)[("pre-training", "MAE")]) == seeds
+
+
+def test_a_new_ablation_is_one_entry_that_every_listing_and_the_glance_table_follow(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SCALEDQL_RESULTS", str(tmp_path))
+    name = "target network"
+    ablation = Ablation(
+        "10x slower copies",
+        {"train.target_update_period": 20_000},
+        PaperClaim("made up for this test", "above"),
+    )
+    monkeypatch.setitem(studies.ablations.ABLATIONS, name, ablation)
+    for preset in ("smoke", "twin-smoke", "twin"):
+        planned = studies.book_runs(preset)
+        added = [c for _, label, c in planned if label.startswith(f"{name}: {ablation.label}")]
+        if preset in studies.scales.TWIN_PRESETS:
+            bases = studies.ablations.twin_studies(preset)[0].seeds()[("Scaled QL",)]
+            assert len(bases) == len(studies.base.twin_seeds(preset, "06_ablations"))
+        else:
+            bases = [studies.ablations.ablations(preset)[0]]
+        # one variant for each of Scaled QL's seeds, differing from it in its setting only
+        assert [c.seed for c in added] == [c.seed for c in bases]
+        for base, config in zip(bases, added, strict=True):
+            assert differences(base, config) == {"train.target_update_period"}
+    rows = findings.ablation_rows(studies.ablations.load("smoke", train=False))
+    row = next(r for r in rows if name in r.claim)
+    assert row.paper == "above" and row.twin == findings.NOT_RUN
