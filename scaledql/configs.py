@@ -624,10 +624,10 @@ def twin() -> Config:
     0.21M parameters, 8.3k in the encoder and embedding, 197k in the heads), batch 64,
     **8 passes** over the data (125k gradient steps), drawn in memory inside the jitted loop
     500 steps a call, evaluated with 100 episodes a game after 1/8, 1/4, 1/2 and all of the
-    budget. Measured on 2 CPU cores, two runs side by side: Scaled QL 31.7 min (75-100
-    gradient steps/s; four evaluations, 1.9 min the last), BC 16.8 min. How the budget was
-    declared, and what its first runs' metrics say of it: the book's notes, "The twin's
-    budget in passes".
+    budget. Measured on 2 CPU cores, two runs side by side: Scaled QL 31.7 minutes (75-100
+    gradient steps/s; four evaluations, 1.9 minutes the last), BC 16.8 minutes. How the
+    budget was declared, and what its first runs' metrics say of it: the book's notes, "The
+    twin's budget in passes".
     """
     return Config(
         name="twin",
