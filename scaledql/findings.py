@@ -949,7 +949,7 @@ def offline_rows(loaded: studies.offline_finetuning.Loaded, seed: int = 0) -> li
 
 def online_rows(loaded: studies.online_finetuning.Loaded, seed: int = 0) -> list[Finding]:
     """The online fine-tuning chapter's rows of `transfer_findings`."""
-    ale = None if loaded.ale is None else _ale_transfer(loaded.ale_by_agent(), PRETRAINED)
+    ale = None if loaded.ale is None else _ale_transfer(loaded.ale_by_variant(), PRETRAINED)
     rows = transfer_findings(None, ale, seed, twin_online=loaded.twin.comparisons)
     return [f for f in rows if f.chapter == studies.online_finetuning.CHAPTER]
 

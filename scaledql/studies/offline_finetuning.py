@@ -301,14 +301,14 @@ def read_transfer(
 
 @dataclasses.dataclass(frozen=True)
 class Loaded:
-    """Chapter 7's records. ale: {(variant, game) or ("pre-trained",): record} of the ALE
-    runs, or None; twin: the twin's `Transfer`."""
+    """A fine-tuning chapter's records. ale: {(variant, game) or ("pre-trained",): record} of
+    the ALE runs, or None; twin: the twin's `Transfer`."""
 
     ale: dict[tuple[str, ...], dict] | None
     twin: Transfer
 
     def ale_by_variant(self) -> dict[str, dict[str, dict]]:
-        """{variant: {held-out game: record}} of the ALE fine-tuning runs."""
+        """{variant: {game or game variant: record}} of the ALE fine-tuning runs."""
         out: dict[str, dict[str, dict]] = {}
         for key, record in self.ale.items():
             if key != (PRETRAINED,):
@@ -316,8 +316,10 @@ class Loaded:
         return out
 
 
-def _held_out_references(study: Study) -> dict[str, tuple[float, float]]:
-    """`twin_references` of each held-out game, from its scratch run (which plays only it)."""
+def scratch_references(study: Study) -> dict[str, tuple[float, float]]:
+    """`twin_references` of each game a fine-tuning study plays, from its scratch run (which
+    plays only that game, in the data's default variant: for the online chapter's new
+    variants these fix each game's scale, not the variant's random or DQN play)."""
     return {
         game: twin_references(configs_[0])[game]
         for (game, variant), configs_ in study.seeds().items()
@@ -343,6 +345,6 @@ def load(
     studies = twin_studies(SCALES[preset].twin, seed, changes(twin_settings))
     trains = trains_twin(studies[0].preset, train)
     twin = read_transfer(
-        studies, trains, fresh, since, seed, FINE_TUNED, (SCRATCH, FROZEN), _held_out_references
+        studies, trains, fresh, since, seed, FINE_TUNED, (SCRATCH, FROZEN), scratch_references
     )
     return Loaded(ale=found, twin=twin)

@@ -3,7 +3,6 @@ variants of games, against the same network learning them from scratch."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 
 from scaledql import configs
@@ -16,15 +15,15 @@ from scaledql.studies.base import (
     chapter_config,
     read_ale,
     trains_twin,
-    twin_references,
     twin_seeds,
 )
 from scaledql.studies.offline_finetuning import (
     PRETRAINED,
     SCRATCH,
-    Transfer,
+    Loaded,
     pretraining_method,
     read_transfer,
+    scratch_references,
 )
 from scaledql.studies.scales import NO_CHANGES, SCALES
 
@@ -139,34 +138,6 @@ def twin_studies(
     return tuple(studies)
 
 
-@dataclasses.dataclass(frozen=True)
-class Loaded:
-    """Chapter 8's records. ale: {(agent, variant) or ("pre-trained",): record} of the ALE
-    runs, or None; twin: the twin's `Transfer` (references: each game's default variant's)."""
-
-    ale: dict[tuple[str, ...], dict] | None
-    twin: Transfer
-
-    def ale_by_agent(self) -> dict[str, dict[str, dict]]:
-        """{agent: {variant: record}} of the ALE online runs."""
-        out: dict[str, dict[str, dict]] = {}
-        for key, record in self.ale.items():
-            if key != (PRETRAINED,):
-                out.setdefault(key[0], {})[key[1]] = record
-        return out
-
-
-def _default_references(study: Study) -> dict[str, tuple[float, float]]:
-    """`twin_references` of each game the chapter fine-tunes on. They are of the game's
-    default variant (the data's): no DQN was trained on the new variants, so these fix each
-    game's scale, not the variant's random or DQN play."""
-    return {
-        game: twin_references(configs_[0])[game]
-        for (game, agent), configs_ in study.seeds().items()
-        if agent == SCRATCH
-    }
-
-
 def load(
     preset: str,
     seed: int = 0,
@@ -185,6 +156,6 @@ def load(
     studies = twin_studies(SCALES[preset].twin, seed, changes(settings), changes(twin_tuning))
     trains = trains_twin(studies[0].preset, train)
     twin = read_transfer(
-        studies, trains, fresh, since, seed, ONLINE_PRETRAINED, (SCRATCH,), _default_references
+        studies, trains, fresh, since, seed, ONLINE_PRETRAINED, (SCRATCH,), scratch_references
     )
     return Loaded(ale=found, twin=twin)
